@@ -1,0 +1,229 @@
+package actors
+
+import (
+	"errors"
+	"log/slog"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/troupe-io/troupe/actors/partition"
+	"github.com/troupe-io/troupe/partlog"
+)
+
+// partitionActor is the protoactor shell around a partition.Core: it
+// stamps inputs with the clock, steps the core, and carries out its Ready
+// against the partition log. It is the only code touching the log's
+// write side (the owner goroutine in partlog's contract), because
+// protoactor runs one message of an actor at a time.
+type partitionActor struct {
+	id     partlog.LogID
+	core   *partition.Core
+	log    *partlog.Log
+	clock  func() time.Time
+	logger *slog.Logger
+	self   *actor.PID
+	root   *actor.RootContext
+
+	// The syncer goroutine owns fsync so the actor keeps appending while a
+	// sync runs (group commit). syncReq has capacity 1: a request while
+	// one is pending is merged.
+	syncReq  chan struct{}
+	syncStop chan struct{}
+	syncDone chan struct{}
+}
+
+type synced struct {
+	end int64
+	err error
+}
+
+func (a *partitionActor) syncLoop() {
+	defer close(a.syncDone)
+	for {
+		select {
+		case <-a.syncStop:
+			return
+		case <-a.syncReq:
+			end, err := a.log.Sync()
+			a.root.Send(a.self, &synced{end: end, err: err})
+		}
+	}
+}
+
+func (a *partitionActor) Receive(ctx actor.Context) {
+	switch m := ctx.Message().(type) {
+	case *ProduceRequest:
+		a.core.Step(partition.Produce{
+			Token: m, Records: m.Records, Acks: m.Acks, NowMs: a.clock().UnixMilli(),
+			Summary: partition.Summary{
+				NumRecords: m.Summary.NumRecords, ProducerID: m.Summary.ProducerID, ProducerEpoch: m.Summary.ProducerEpoch,
+				BaseSequence: m.Summary.BaseSequence, LastSequence: m.Summary.LastSequence,
+			},
+		})
+	case *FetchRequest:
+		a.core.Step(partition.Fetch{Token: m, Offset: m.Offset, MaxBytes: m.MaxBytes})
+	case *WatchRequest:
+		a.core.Step(partition.Watch{Token: m.Wake, Offset: m.Offset, DeadlineMs: m.DeadlineMs})
+	case *ListOffsetsRequest:
+		a.core.Step(partition.ListOffsets{Token: m, Timestamp: m.Timestamp})
+	case *DeleteRecordsRequest:
+		a.core.Step(partition.DeleteRecords{Token: m, Offset: m.Offset})
+	case *synced:
+		s := partition.Synced{DurableEnd: m.end}
+		if m.err != nil {
+			a.logger.Error("fsync failed; partition goes offline for writes", "err", m.err)
+			s.Err = m.err.Error()
+		}
+		a.core.Step(s)
+	case tick:
+		a.core.Step(partition.Tick{NowMs: m.nowMs})
+	case *PartitionConfig:
+		a.log.SetConfig(m.Log)
+		a.core.Step(partition.Configure{Settings: m.Core})
+	case *actor.Stopping:
+		a.stop()
+		return
+	default:
+		return
+	}
+	a.execute(a.core.Ready())
+}
+
+// execute carries out a Ready: appends first and in order, then the rest.
+func (a *partitionActor) execute(rd partition.Ready) {
+	for _, ap := range rd.Appends {
+		if err := a.log.Append(ap.Records, ap.NowMs); err != nil {
+			a.logger.Error("append failed", "offset", ap.BaseOffset, "err", err)
+			a.core.Step(partition.AppendFailed{Offset: ap.BaseOffset, Err: err.Error()})
+			// The failure answers the produces of this and later appends;
+			// merge its Ready into what is left to do.
+			more := a.core.Ready()
+			rd.Replies = append(rd.Replies, more.Replies...)
+			break
+		}
+	}
+	if rd.Sync {
+		select {
+		case a.syncReq <- struct{}{}:
+		default:
+		}
+	}
+	for _, r := range rd.Replies {
+		req := r.Token.(*ProduceRequest)
+		req.Reply <- ProduceResult{
+			Tag: req.Tag, ErrorCode: r.Result.ErrorCode, ErrorMessage: r.Result.ErrorMessage,
+			BaseOffset: r.Result.BaseOffset, LogAppendTime: r.Result.LogAppendTime, LogStartOffset: r.Result.LogStartOffset,
+		}
+	}
+	for _, rd := range rd.Reads {
+		a.serveRead(rd)
+	}
+	for _, l := range rd.Lookups {
+		a.serveLookup(l)
+	}
+	for _, d := range rd.Deletes {
+		a.serveDelete(d)
+	}
+	for _, w := range rd.Wakes {
+		select {
+		case w.(chan<- struct{}) <- struct{}{}:
+		default:
+		}
+	}
+	if rd.Retention {
+		before := a.log.StartOffset()
+		if n, err := a.log.EnforceRetention(rd.RetentionNowMs); err != nil {
+			a.logger.Error("retention failed", "err", err)
+		} else if n > 0 {
+			a.logger.Info("retention deleted segments", "segments", n, "log_start_before", before, "log_start", a.log.StartOffset())
+			a.core.Step(partition.LogStartMoved{LogStart: a.log.StartOffset()})
+			a.execute(a.core.Ready())
+		}
+	}
+}
+
+func (a *partitionActor) serveRead(r partition.Read) {
+	req := r.Token.(*FetchRequest)
+	res := FetchResult{
+		Tag: req.Tag, ErrorCode: r.ErrorCode, HighWatermark: r.HighWatermark,
+		LastStableOffset: r.LastStableOffset, LogStartOffset: r.LogStartOffset,
+	}
+	if r.ErrorCode == 0 && r.Offset < r.Limit {
+		region, err := a.log.Read(r.Offset, int(r.MaxBytes), r.Limit)
+		switch {
+		case errors.Is(err, partlog.ErrOffsetOutOfRange):
+			res.ErrorCode = kerr.OffsetOutOfRange.Code
+		case err != nil:
+			a.logger.Error("read failed", "offset", r.Offset, "err", err)
+			res.ErrorCode = kerr.KafkaStorageError.Code
+		default:
+			res.Records = region
+		}
+	}
+	req.Reply <- res
+}
+
+func (a *partitionActor) serveLookup(l partition.Lookup) {
+	req := l.Token.(*ListOffsetsRequest)
+	res := ListOffsetsResult{Tag: req.Tag, Offset: l.Offset, Timestamp: -1, LeaderEpoch: l.LeaderEpoch}
+	if !l.Resolved {
+		var (
+			off, ts int64
+			found   bool
+			err     error
+		)
+		if l.Timestamp == -3 {
+			ts, off = a.log.MaxTimestamp()
+			found = off >= 0
+		} else {
+			off, ts, found, err = a.log.OffsetForTimestamp(l.Timestamp)
+		}
+		switch {
+		case err != nil:
+			a.logger.Error("offset lookup failed", "timestamp", l.Timestamp, "err", err)
+			res.ErrorCode = kerr.KafkaStorageError.Code
+		case !found || off >= l.Limit:
+			res.Offset, res.Timestamp = -1, -1
+		default:
+			res.Offset, res.Timestamp = off, ts
+		}
+	}
+	req.Reply <- res
+}
+
+func (a *partitionActor) serveDelete(d partition.DeleteBefore) {
+	req := d.Token.(*DeleteRecordsRequest)
+	res := DeleteRecordsResult{Tag: req.Tag, ErrorCode: d.ErrorCode, LowWatermark: d.Offset}
+	if d.ErrorCode == 0 && !d.NoOp {
+		if err := a.log.DeleteRecordsBefore(d.Offset); err != nil {
+			a.logger.Error("delete records failed", "offset", d.Offset, "err", err)
+			res.ErrorCode = kerr.KafkaStorageError.Code
+		}
+		res.LowWatermark = a.log.StartOffset()
+	}
+	req.Reply <- res
+}
+
+// stop runs when the actor is stopping: no more messages will be handled.
+// Waiting produces still hold replies; fsync once more so they can be
+// answered, then close the log.
+func (a *partitionActor) stop() {
+	close(a.syncStop)
+	<-a.syncDone
+	end, err := a.log.Sync()
+	if err != nil {
+		a.logger.Error("final fsync failed", "err", err)
+		a.core.Step(partition.Synced{Err: err.Error()})
+	} else {
+		a.core.Step(partition.Synced{DurableEnd: end})
+	}
+	rd := a.core.Ready()
+	rd.Sync = false
+	rd.Appends = nil
+	a.execute(rd)
+	if err := a.log.Close(); err != nil {
+		a.logger.Error("close log failed", "err", err)
+	}
+}

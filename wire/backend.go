@@ -1,0 +1,69 @@
+package wire
+
+import (
+	"context"
+
+	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/batch"
+	"github.com/troupe-io/troupe/metadata"
+)
+
+// Backend is what the Kafka protocol handlers need from a node. The node
+// assembly (package cluster) implements it; tests use fakes.
+//
+// Errors returned by Backend methods wrap a *kerr.Error (from
+// github.com/twmb/franz-go/pkg/kerr) whose Code goes on the wire; the full
+// err.Error() text goes into the response's error message where the API
+// has one. An error wrapping no *kerr.Error is answered as
+// UNKNOWN_SERVER_ERROR.
+type Backend interface {
+	// NodeID is this broker's node.id.
+	NodeID() int32
+	// Image is the current metadata image (immutable; never mutate it).
+	Image() *metadata.Image
+	// Limits are the broker settings the protocol layer enforces.
+	Limits() Limits
+
+	CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error
+	DeleteTopics(ctx context.Context, names []string) []error
+	CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error
+	// TopicConfigs returns the effective configs of a topic, sorted by name.
+	TopicConfigs(topic string) ([]metadata.ConfigValue, error)
+	// BrokerConfigs returns the broker's own configs (DescribeConfigs of
+	// resource type BROKER), sorted by name.
+	BrokerConfigs() []metadata.ConfigValue
+	AlterTopicConfigs(ctx context.Context, topic string, ops []metadata.ConfigOp, validateOnly bool) error
+	// AllocateProducerID hands out a fresh producer id with epoch 0.
+	AllocateProducerID(ctx context.Context) (int64, error)
+
+	// Partition returns the local partition actor for topic/partition, or
+	// nil if this node does not lead it.
+	Partition(topic string, partition int32) Partition
+}
+
+// Partition is the handle of one partition actor. Every method only
+// enqueues a message and returns at once; results arrive on the request's
+// reply channel (see package actors).
+type Partition interface {
+	// BatchOptions are the produce validation settings of the partition's
+	// topic (max.message.bytes, keys required when compacted).
+	BatchOptions() batch.Options
+	Produce(actors.ProduceRequest)
+	Fetch(actors.FetchRequest)
+	Watch(actors.WatchRequest)
+	ListOffsets(actors.ListOffsetsRequest)
+	DeleteRecords(actors.DeleteRecordsRequest)
+}
+
+// Limits are the protocol-level limits from the broker config.
+type Limits struct {
+	// SocketRequestMaxBytes caps a request frame (socket.request.max.bytes);
+	// larger length prefixes close the connection before any allocation.
+	SocketRequestMaxBytes int32
+	// AutoCreateTopics is auto.create.topics.enable.
+	AutoCreateTopics bool
+	// DeleteTopicEnable is delete.topic.enable.
+	DeleteTopicEnable bool
+	// MaxInflightPerConn bounds requests read ahead on one connection.
+	MaxInflightPerConn int
+}
