@@ -167,7 +167,7 @@ func copyPrefix(dst, src vfs.File, n int64) error {
 	buf := *bp
 	for off := int64(0); off < n; {
 		chunk := buf[:min(int64(len(buf)), n-off)]
-		if _, err := src.ReadAt(chunk, off); err != nil && !(err == io.EOF && len(chunk) > 0) {
+		if err := readFullAt(src, chunk, off); err != nil {
 			return err
 		}
 		if _, err := dst.Write(chunk); err != nil {
@@ -176,6 +176,18 @@ func copyPrefix(dst, src vfs.File, n int64) error {
 		off += int64(len(chunk))
 	}
 	return nil
+}
+
+// readFullAt fills b from f at off; a short read is io.ErrUnexpectedEOF.
+func readFullAt(f io.ReaderAt, b []byte, off int64) error {
+	n, err := f.ReadAt(b, off)
+	if n == len(b) {
+		return nil // io.ReaderAt may report io.EOF along with a full read
+	}
+	if err == nil || err == io.EOF {
+		err = io.ErrUnexpectedEOF
+	}
+	return err
 }
 
 func syncDir(fs vfs.FS, dir string) error {

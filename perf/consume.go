@@ -70,9 +70,9 @@ func (r ConsumeResult) Row() string {
 func RunConsume(ctx context.Context, opts ConsumeOptions) (ConsumeResult, error) {
 	switch {
 	case opts.Topic == "":
-		return ConsumeResult{}, errors.New("perf consume: a topic is required")
+		return ConsumeResult{}, errors.New("a topic is required")
 	case opts.Messages <= 0:
-		return ConsumeResult{}, fmt.Errorf("perf consume: number of messages must be positive, got %d", opts.Messages)
+		return ConsumeResult{}, fmt.Errorf("number of messages must be positive, got %d", opts.Messages)
 	}
 	if opts.Timeout <= 0 {
 		opts.Timeout = DefaultConsumeTimeout
@@ -93,7 +93,7 @@ func RunConsume(ctx context.Context, opts ConsumeOptions) (ConsumeResult, error)
 	res := ConsumeResult{Start: time.Now()}
 	cl, err := kgo.NewClient(kopts...)
 	if err != nil {
-		return ConsumeResult{}, fmt.Errorf("perf consume: configure client: %w", err)
+		return ConsumeResult{}, fmt.Errorf("configure client: %w", err)
 	}
 	defer cl.Close()
 
@@ -124,7 +124,7 @@ func RunConsume(ctx context.Context, opts ConsumeOptions) (ConsumeResult, error)
 	res.End = time.Now()
 	res.finish()
 	if runErr != nil {
-		return res, fmt.Errorf("perf consume: consumed %d of %d records: %w", res.Records, opts.Messages, runErr)
+		return res, fmt.Errorf("consumed %d of %d records: %w", res.Records, opts.Messages, runErr)
 	}
 	return res, nil
 }

@@ -175,7 +175,7 @@ type producer struct {
 // returns what was acknowledged so far together with the error.
 func RunProduce(ctx context.Context, opts ProduceOptions) (ProduceResult, error) {
 	if err := opts.validate(); err != nil {
-		return ProduceResult{}, fmt.Errorf("perf produce: %w", err)
+		return ProduceResult{}, err
 	}
 	if opts.MaxBufferedRecords == 0 {
 		opts.MaxBufferedRecords = DefaultMaxBufferedRecords
@@ -187,13 +187,13 @@ func RunProduce(ctx context.Context, opts ProduceOptions) (ProduceResult, error)
 
 	cl, err := kgo.NewClient(producerClientOpts(&opts, nslots)...)
 	if err != nil {
-		return ProduceResult{}, fmt.Errorf("perf produce: configure client: %w", err)
+		return ProduceResult{}, fmt.Errorf("configure client: %w", err)
 	}
 	defer cl.Close()
 
 	if opts.Partitions > 0 {
 		if err := ensureTopic(ctx, cl, opts.Topic, opts.Partitions); err != nil {
-			return ProduceResult{}, fmt.Errorf("perf produce: %w", err)
+			return ProduceResult{}, err
 		}
 	}
 
@@ -295,9 +295,9 @@ func (p *producer) run(ctx context.Context, cl *kgo.Client, slots []slot) (Produ
 	res := p.result(elapsed)
 	switch {
 	case p.failed.Load():
-		return res, fmt.Errorf("perf produce: %d of %d records acknowledged: %w", res.Records, p.opts.NumRecords, p.firstErr)
+		return res, fmt.Errorf("%d of %d records acknowledged: %w", res.Records, p.opts.NumRecords, p.firstErr)
 	case ctx.Err() != nil:
-		return res, fmt.Errorf("perf produce: %d of %d records acknowledged: %w", res.Records, p.opts.NumRecords, ctx.Err())
+		return res, fmt.Errorf("%d of %d records acknowledged: %w", res.Records, p.opts.NumRecords, ctx.Err())
 	}
 	return res, nil
 }

@@ -1,6 +1,8 @@
 package wire
 
 import (
+	"context"
+
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
@@ -13,6 +15,12 @@ type request struct {
 	kreq     kmsg.Request // already ReadFrom the frame; byte fields alias the frame
 	nowMs    int64        // wall clock when the request was read
 	remote   string       // client address, for logs and DescribeGroups-style hosts
+	// ctx is the connection's context: it is done once the connection is
+	// force-closed (Shutdown past its deadline) or found dead (a write
+	// failed). It is not done by a graceful Shutdown, which lets in-flight
+	// requests finish. Backend calls and awaits derive their contexts
+	// from it, so they stop when nobody is left to answer.
+	ctx context.Context
 }
 
 // reply is a handler's answer to one request. Handlers run on the
@@ -22,6 +30,17 @@ type request struct {
 // connection's writer goroutine runs in request order. Exactly one of resp,
 // await or fetch is set, or none when the client expects no response
 // (produce with acks=0).
+//
+// Administrative handlers (CreateTopics, DeleteTopics, …) are the
+// exception: they call the Backend synchronously on the reader goroutine,
+// bounded by the request's timeout. Like Kafka, which processes one request
+// per connection at a time, this makes a client's next request on the
+// same connection see the effect of its previous admin request; the
+// reader simply stops reading ahead meanwhile.
+//
+// await must return promptly once req.ctx is done: the writer always runs
+// it, even on a dead connection, so that whatever it holds (fetched
+// regions, say) is released.
 type reply struct {
 	resp  kmsg.Response
 	await func() reply // may itself return a fetch reply
@@ -51,3 +70,8 @@ var apis = map[int16]api{}
 func register(key, minVersion, maxVersion int16, h handler) {
 	apis[key] = api{key: key, minVersion: minVersion, maxVersion: maxVersion, handle: h}
 }
+
+// respond wraps a response. The writer sets the response's version to the
+// request's before encoding, so handlers need not (but
+// req.kreq.ResponseKind() already does).
+func respond(resp kmsg.Response) reply { return reply{resp: resp} }

@@ -60,15 +60,67 @@ func parseProperties(text string) ([]property, error) {
 		rawKey, rawValue := splitKeyValue(logical)
 		key, err := unescape(rawKey)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: key: %w", start, err)
+			return nil, &lineError{line: start, err: fmt.Errorf("key: %w", err)}
 		}
 		value, err := unescape(rawValue)
 		if err != nil {
-			return nil, fmt.Errorf("line %d: value of %q: %w", start, key, err)
+			return nil, &lineError{line: start, err: fmt.Errorf("value of %q: %w", key, err)}
 		}
 		props = append(props, property{key: key, value: value, line: start})
 	}
 	return props, nil
+}
+
+// lineError is a syntax error on a line of a properties file.
+type lineError struct {
+	line int
+	err  error
+}
+
+func (e *lineError) Error() string { return fmt.Sprintf("line %d: %v", e.line, e.err) }
+func (e *lineError) Unwrap() error { return e.err }
+
+// escapeProperty escapes a key or value so that parseProperties reads it
+// back unchanged.
+func escapeProperty(s string, isKey bool) string {
+	var b strings.Builder
+	for i, r := range s {
+		switch r {
+		case '\\':
+			b.WriteString(`\\`)
+		case '\t':
+			b.WriteString(`\t`)
+		case '\n':
+			b.WriteString(`\n`)
+		case '\r':
+			b.WriteString(`\r`)
+		case '\f':
+			b.WriteString(`\f`)
+		case ' ':
+			// Blanks end a key, and leading blanks of a value are skipped.
+			if isKey || i == 0 {
+				b.WriteString(`\ `)
+			} else {
+				b.WriteByte(' ')
+			}
+		case '=', ':':
+			// These end a key; a value's first '=' or ':' would be read
+			// as a second separator.
+			if isKey || i == 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		case '#', '!':
+			// Only a line's first character starts a comment.
+			if isKey && i == 0 {
+				b.WriteByte('\\')
+			}
+			b.WriteRune(r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
 }
 
 // splitNaturalLines splits on \n, \r and \r\n. A final line terminator

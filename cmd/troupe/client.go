@@ -60,6 +60,11 @@ func (f *clientFlags) options() ([]kgo.Opt, error) {
 		kgo.SeedBrokers(seeds...),
 		kgo.ClientID(clientID),
 		kgo.DialTimeout(min(f.timeout, defaultRequestTimeout)),
+		// The connection handshake waits only this overhead, not the
+		// caller's context, so it must be bounded too: otherwise a
+		// port that accepts but never answers holds us for kgo's 10s
+		// whatever --request-timeout says.
+		kgo.RequestTimeoutOverhead(min(f.timeout, defaultRequestTimeout)),
 		kgo.RetryTimeout(f.timeout),
 	}, nil
 }

@@ -1,0 +1,495 @@
+package cluster
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/batch"
+)
+
+func TestAdminTopicLifecycle(t *testing.T) {
+	tn := startNode(t)
+	adm := tn.admin()
+	ctx := ctxT(t)
+
+	resp, err := adm.CreateTopic(ctx, 3, 1, map[string]*string{"retention.ms": strp("60000")}, "orders")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create: %v %v", err, resp.Err)
+	}
+	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "orders"); !errors.Is(err, kerr.TopicAlreadyExists) {
+		t.Fatalf("duplicate create: %v", err)
+	}
+	r, _ := adm.CreateTopic(ctx, 0, 1, nil, "zero")
+	if !errors.Is(r.Err, kerr.InvalidPartitions) {
+		t.Fatalf("0 partitions: %v", r.Err)
+	}
+	r, _ = adm.CreateTopic(ctx, 1, 1, nil, "bad/name")
+	if !errors.Is(r.Err, kerr.InvalidTopicException) {
+		t.Fatalf("bad name: %v", r.Err)
+	}
+	r, _ = adm.CreateTopic(ctx, 1, 3, nil, "rf3")
+	if !errors.Is(r.Err, kerr.InvalidReplicationFactor) {
+		t.Fatalf("rf 3 on one node: %v", r.Err)
+	}
+	r, _ = adm.CreateTopic(ctx, 1, 1, map[string]*string{"retention.msx": strp("1")}, "badcfg")
+	if !errors.Is(r.Err, kerr.InvalidConfig) {
+		t.Fatalf("unknown config: %v", r.Err)
+	}
+
+	details, err := adm.ListTopics(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := details["orders"]
+	if len(d.Partitions) != 3 {
+		t.Fatalf("partitions = %d", len(d.Partitions))
+	}
+	for _, p := range d.Partitions {
+		if p.Leader != 1 || len(p.Replicas) != 1 || len(p.ISR) != 1 {
+			t.Fatalf("partition %+v", p)
+		}
+	}
+
+	if _, err := adm.CreatePartitions(ctx, 2, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	details, _ = adm.ListTopics(ctx, "orders")
+	if n := len(details["orders"].Partitions); n != 5 {
+		t.Fatalf("after CreatePartitions: %d partitions", n)
+	}
+
+	rc, err := adm.DescribeTopicConfigs(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]kadm.Config{}
+	for _, c := range rc[0].Configs {
+		got[c.Key] = c
+	}
+	if c := got["retention.ms"]; c.MaybeValue() != "60000" || c.Source != kmsg.ConfigSourceDynamicTopicConfig {
+		t.Fatalf("retention.ms = %+v", c)
+	}
+	if c := got["segment.bytes"]; c.MaybeValue() != "1073741824" {
+		t.Fatalf("segment.bytes default = %+v", c)
+	}
+
+	if _, err := adm.AlterTopicConfigs(ctx, []kadm.AlterConfig{{Name: "retention.ms", Value: strp("1000")}}, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	rc, _ = adm.DescribeTopicConfigs(ctx, "orders")
+	for _, c := range rc[0].Configs {
+		if c.Key == "retention.ms" && c.MaybeValue() != "1000" {
+			t.Fatalf("after alter retention.ms = %s", c.MaybeValue())
+		}
+	}
+
+	if _, err := adm.DeleteTopics(ctx, "orders"); err != nil {
+		t.Fatal(err)
+	}
+	details, _ = adm.ListTopics(ctx)
+	if _, ok := details["orders"]; ok {
+		t.Fatal("topic still listed after delete")
+	}
+	// Re-created under the same name, it starts empty.
+	tn.createTopic("orders", 1, nil)
+	offs, err := adm.ListEndOffsets(ctx, "orders")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := offs.Lookup("orders", 0); o.Offset != 0 {
+		t.Fatalf("re-created topic ends at %d", o.Offset)
+	}
+}
+
+// produceN produces n records with keys and headers synchronously.
+func produceN(t *testing.T, cl *kgo.Client, topic string, n int, prefix string) {
+	t.Helper()
+	ctx := ctxT(t)
+	var wg sync.WaitGroup
+	var firstErr atomic.Value
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		r := &kgo.Record{Topic: topic, Key: []byte(fmt.Sprintf("k%d", i)), Value: []byte(fmt.Sprintf("%s-%d", prefix, i)),
+			Headers: []kgo.RecordHeader{{Key: "h", Value: []byte("v")}}}
+		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
+			if err != nil {
+				firstErr.CompareAndSwap(nil, err)
+			}
+			wg.Done()
+		})
+	}
+	wg.Wait()
+	if err := firstErr.Load(); err != nil {
+		t.Fatalf("produce: %v", err)
+	}
+}
+
+func TestProduceConsumeEveryCodec(t *testing.T) {
+	tn := startNode(t)
+	codecs := map[string]kgo.CompressionCodec{
+		"none": kgo.NoCompression(), "gzip": kgo.GzipCompression(), "snappy": kgo.SnappyCompression(),
+		"lz4": kgo.Lz4Compression(), "zstd": kgo.ZstdCompression(),
+	}
+	for name, codec := range codecs {
+		t.Run(name, func(t *testing.T) {
+			topic := "codec-" + name
+			tn.createTopic(topic, 2, nil)
+			const n = 2000
+			produceN(t, tn.client(kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic(topic)), topic, n, name)
+			recs := consumeAll(t, tn.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), n)
+			seen := map[string]bool{}
+			for _, r := range recs {
+				v := string(r.Value)
+				if seen[v] {
+					t.Fatalf("duplicate %s", v)
+				}
+				seen[v] = true
+				if len(r.Headers) != 1 || r.Headers[0].Key != "h" {
+					t.Fatalf("headers %+v", r.Headers)
+				}
+			}
+			if len(seen) != n {
+				t.Fatalf("got %d distinct records, want %d", len(seen), n)
+			}
+		})
+	}
+}
+
+func TestAcksSettings(t *testing.T) {
+	tn := startNode(t)
+	for _, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
+		topic := fmt.Sprintf("acks-%v", acks)
+		topic = "acks" + fmt.Sprint(len(topic)) + fmt.Sprint(time.Now().UnixNano()%1000)
+		tn.createTopic(topic, 1, nil)
+		opts := []kgo.Opt{kgo.RequiredAcks(acks), kgo.DefaultProduceTopic(topic)}
+		if acks != kgo.AllISRAcks() {
+			opts = append(opts, kgo.DisableIdempotentWrite())
+		}
+		produceN(t, tn.client(opts...), topic, 500, "a")
+		consumeAll(t, tn.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 500)
+	}
+}
+
+func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("durable", 3, nil)
+	cl := tn.client(kgo.DefaultProduceTopic("durable"))
+	produceN(t, cl, "durable", 3000, "r")
+	cl.Close()
+	tn.restart()
+	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("durable"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 3000)
+	if len(recs) != 3000 {
+		t.Fatalf("after restart %d records", len(recs))
+	}
+	// Idempotent producer state survives: the producer can continue.
+	produceN(t, tn.client(kgo.DefaultProduceTopic("durable")), "durable", 100, "after")
+}
+
+func TestAutoCreateTopic(t *testing.T) {
+	tn := startNode(t, "num.partitions=2")
+	produceN(t, tn.client(kgo.DefaultProduceTopic("auto"), kgo.AllowAutoTopicCreation()), "auto", 10, "x")
+	details, err := tn.admin().ListTopics(ctxT(t), "auto")
+	if err != nil || len(details["auto"].Partitions) != 2 {
+		t.Fatalf("auto-created topic: %v %+v", err, details)
+	}
+
+	off := startNode(t, "auto.create.topics.enable=false")
+	req := kmsg.NewPtrMetadataRequest()
+	rt := kmsg.NewMetadataRequestTopic()
+	rt.Topic = kmsg.StringPtr("nope")
+	req.Topics = append(req.Topics, rt)
+	req.AllowAutoTopicCreation = true
+	resp, err := req.RequestWith(ctxT(t), off.client())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Topics[0].ErrorCode != kerr.UnknownTopicOrPartition.Code {
+		t.Fatalf("metadata for missing topic with auto-create off: code %d", resp.Topics[0].ErrorCode)
+	}
+}
+
+func TestListOffsetsAndDeleteRecords(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("lo", 1, nil)
+	cl := tn.client(kgo.DefaultProduceTopic("lo"), kgo.ProducerLinger(0))
+	base := time.Now().Add(-time.Hour).Truncate(time.Millisecond)
+	for i := 0; i < 10; i++ {
+		r := &kgo.Record{Value: []byte{byte(i)}, Timestamp: base.Add(time.Duration(i) * time.Minute)}
+		if err := cl.ProduceSync(ctxT(t), r).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	adm := kadm.NewClient(cl)
+	ctx := ctxT(t)
+	start, _ := adm.ListStartOffsets(ctx, "lo")
+	end, _ := adm.ListEndOffsets(ctx, "lo")
+	if o, _ := start.Lookup("lo", 0); o.Offset != 0 {
+		t.Fatalf("start %d", o.Offset)
+	}
+	if o, _ := end.Lookup("lo", 0); o.Offset != 10 {
+		t.Fatalf("end %d", o.Offset)
+	}
+	byTime, err := adm.ListOffsetsAfterMilli(ctx, base.Add(4*time.Minute+time.Second).UnixMilli(), "lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if o, _ := byTime.Lookup("lo", 0); o.Offset != 5 {
+		t.Fatalf("offset for timestamp: %d, want 5", o.Offset)
+	}
+
+	del, err := adm.DeleteRecords(ctx, kadm.Offsets{"lo": {0: {At: 4}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d, _ := del.Lookup("lo", 0); d.Err != nil || d.LowWatermark != 4 {
+		t.Fatalf("delete records %+v", d)
+	}
+	start, _ = adm.ListStartOffsets(ctx, "lo")
+	if o, _ := start.Lookup("lo", 0); o.Offset != 4 {
+		t.Fatalf("start after delete %d", o.Offset)
+	}
+	del, _ = adm.DeleteRecords(ctx, kadm.Offsets{"lo": {0: {At: 99}}})
+	if d, _ := del.Lookup("lo", 0); !errors.Is(d.Err, kerr.OffsetOutOfRange) {
+		t.Fatalf("delete past end: %v", d.Err)
+	}
+	// Survives a restart.
+	tn.restart()
+	start, _ = tn.admin().ListStartOffsets(ctxT(t), "lo")
+	if o, _ := start.Lookup("lo", 0); o.Offset != 4 {
+		t.Fatalf("start after restart %d", o.Offset)
+	}
+	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("lo"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 6)
+	if recs[0].Offset != 4 {
+		t.Fatalf("first consumed offset %d", recs[0].Offset)
+	}
+}
+
+func TestRetentionBySize(t *testing.T) {
+	tn := startNode(t, "log.retention.check.interval.ms=100")
+	tn.createTopic("ret", 1, map[string]*string{"segment.bytes": strp("2048"), "retention.bytes": strp("4096")})
+	cl := tn.client(kgo.DefaultProduceTopic("ret"), kgo.ProducerLinger(0))
+	for i := 0; i < 100; i++ {
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: make([]byte, 200)}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		start, _ := tn.admin().ListStartOffsets(ctxT(t), "ret")
+		if o, _ := start.Lookup("ret", 0); o.Offset > 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("retention never moved the log start offset")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+func TestFetchLongPoll(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("poll", 1, nil)
+	cl := tn.client()
+	fetch := func() (time.Duration, int) {
+		req := kmsg.NewPtrFetchRequest()
+		req.Version = 11
+		req.MaxWaitMillis = 600
+		req.MinBytes = 1
+		req.MaxBytes = 1 << 20
+		req.SessionEpoch = -1
+		rt := kmsg.NewFetchRequestTopic()
+		rt.Topic = "poll"
+		rp := kmsg.NewFetchRequestTopicPartition()
+		rp.FetchOffset = 0
+		rp.PartitionMaxBytes = 1 << 20
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		start := time.Now()
+		resp, err := req.RequestWith(context.Background(), cl)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return time.Since(start), len(resp.Topics[0].Partitions[0].RecordBatches)
+	}
+	took, n := fetch()
+	if took < 550*time.Millisecond || n != 0 {
+		t.Fatalf("empty long-poll returned after %v with %d bytes, want ~600ms and 0", took, n)
+	}
+	go func() {
+		time.Sleep(150 * time.Millisecond)
+		tn.client(kgo.DefaultProduceTopic("poll")).ProduceSync(context.Background(), &kgo.Record{Value: []byte("wake")})
+	}()
+	took, n = fetch()
+	if took > 550*time.Millisecond || n == 0 {
+		t.Fatalf("long-poll with a produce after 150ms returned after %v with %d bytes", took, n)
+	}
+}
+
+// TestIdempotentRetryIsDeduplicated sends every produce through a proxy
+// that drops the connection right after forwarding the first Produce
+// request, so the client never sees that response and resends the same
+// batch. The broker must answer the resend from its sequence window.
+func TestIdempotentRetryIsDeduplicated(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("idem", 1, nil)
+	proxy := newDropOnceProxy(t, tn.addr())
+	// The broker advertises its own address; a dialer pins every
+	// connection to the proxy instead.
+	var d net.Dialer
+	cl, err := kgo.NewClient(kgo.SeedBrokers(proxy.addr()), kgo.DefaultProduceTopic("idem"), kgo.ProducerLinger(0),
+		kgo.RecordRetries(10), kgo.RetryTimeout(10*time.Second),
+		kgo.Dialer(func(ctx context.Context, network, _ string) (net.Conn, error) {
+			return d.DialContext(ctx, network, proxy.addr())
+		}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	for i := 0; i < 20; i++ {
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte(fmt.Sprint(i))}).FirstErr(); err != nil {
+			t.Fatalf("produce %d: %v", i, err)
+		}
+	}
+	if proxy.dropped.Load() == 0 {
+		t.Fatal("the proxy never dropped a produce: the test did not exercise a retry")
+	}
+	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("idem"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 20)
+	time.Sleep(300 * time.Millisecond)
+	var vals []string
+	for _, r := range recs {
+		vals = append(vals, string(r.Value))
+	}
+	if len(vals) != 20 {
+		t.Fatalf("got %d records (%v), want exactly 20", len(vals), vals)
+	}
+	end, _ := tn.admin().ListEndOffsets(ctxT(t), "idem")
+	if o, _ := end.Lookup("idem", 0); o.Offset != 20 {
+		t.Fatalf("log end %d, want 20: a resent batch was appended twice", o.Offset)
+	}
+}
+
+func TestBadBatchesNeverReachTheLog(t *testing.T) {
+	tn := startNode(t, "message.max.bytes=10000")
+	tn.createTopic("bad", 1, nil)
+	cl := tn.client()
+	good, err := batch.BuildBatch(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("ok")}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	badCRC := append([]byte(nil), good...)
+	badCRC[len(badCRC)-1] ^= 0xff
+	big, _ := batch.BuildBatch(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: make([]byte, 20000)}})
+	for _, tc := range []struct {
+		name    string
+		topic   string
+		records []byte
+		code    int16
+	}{
+		{"wrong crc", "bad", badCRC, kerr.CorruptMessage.Code},
+		{"truncated", "bad", good[:len(good)-3], kerr.CorruptMessage.Code},
+		{"too large", "bad", big, kerr.MessageTooLarge.Code},
+		{"missing topic", "missing", good, kerr.UnknownTopicOrPartition.Code},
+	} {
+		req := kmsg.NewPtrProduceRequest()
+		req.Version = 9
+		req.Acks = -1
+		req.TimeoutMillis = 5000
+		rt := kmsg.NewProduceRequestTopic()
+		rt.Topic = tc.topic
+		rp := kmsg.NewProduceRequestTopicPartition()
+		rp.Records = tc.records
+		rt.Partitions = append(rt.Partitions, rp)
+		req.Topics = append(req.Topics, rt)
+		resp, err := req.RequestWith(ctxT(t), cl)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.code {
+			t.Errorf("%s: error code %d, want %d", tc.name, got, tc.code)
+		}
+	}
+	end, _ := tn.admin().ListEndOffsets(ctxT(t), "bad")
+	if o, _ := end.Lookup("bad", 0); o.Offset != 0 {
+		t.Fatalf("bad batches reached the log: end offset %d", o.Offset)
+	}
+	// The broker still serves.
+	produceN(t, tn.client(kgo.DefaultProduceTopic("bad")), "bad", 5, "fine")
+}
+
+func TestGarbageConnectionsDoNotHurtOthers(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("g", 1, nil)
+	for _, payload := range [][]byte{
+		{0xff, 0xff, 0xff, 0xff},                       // negative length
+		{0x7f, 0xff, 0xff, 0xff, 1, 2, 3},              // 2 GiB length
+		{0, 0, 0, 8, 0, 99, 0, 0, 0, 0, 0, 1},          // unknown API key 99
+		{0, 0, 0, 10, 0, 0, 0x7f, 0, 0, 0, 0, 1, 0, 0}, // produce v32512
+		[]byte("GET / HTTP/1.1\r\n\r\n"),
+	} {
+		c, err := net.Dial("tcp", tn.addr())
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Write(payload)
+		c.SetReadDeadline(time.Now().Add(3 * time.Second))
+		buf := make([]byte, 64)
+		if _, err := c.Read(buf); err == nil {
+			t.Errorf("payload %x: connection answered instead of closing", payload)
+		}
+		c.Close()
+	}
+	produceN(t, tn.client(kgo.DefaultProduceTopic("g")), "g", 10, "after-garbage")
+}
+
+func TestManyConnections(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("many", 4, nil)
+	var wg sync.WaitGroup
+	errs := make(chan error, 20)
+	for i := 0; i < 20; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			cl, err := kgo.NewClient(kgo.SeedBrokers(tn.addr()), kgo.DefaultProduceTopic("many"))
+			if err != nil {
+				errs <- err
+				return
+			}
+			defer cl.Close()
+			for j := 0; j < 50; j++ {
+				if err := cl.ProduceSync(context.Background(), &kgo.Record{Value: []byte(fmt.Sprintf("%d-%d", i, j))}).FirstErr(); err != nil {
+					errs <- err
+					return
+				}
+			}
+		}(i)
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Fatal(err)
+	}
+	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 1000)
+	vals := make([]string, 0, len(recs))
+	for _, r := range recs {
+		vals = append(vals, string(r.Value))
+	}
+	sort.Strings(vals)
+	for i := 1; i < len(vals); i++ {
+		if vals[i] == vals[i-1] {
+			t.Fatalf("duplicate %s", vals[i])
+		}
+	}
+}

@@ -1,0 +1,321 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/actors/partition"
+	"github.com/troupe-io/troupe/batch"
+	"github.com/troupe-io/troupe/cluster/config"
+	"github.com/troupe-io/troupe/metadata"
+	"github.com/troupe-io/troupe/partlog"
+	"github.com/troupe-io/troupe/wire"
+)
+
+// Node is one running Troupe broker: storage, metadata, partition actors
+// and the Kafka listener. It implements wire.Backend.
+type Node struct {
+	cfg        *config.Config
+	logger     *slog.Logger
+	store      *partlog.Store
+	journal    *metadata.FileJournal
+	controller *metadata.Controller
+	host       *actors.Host
+	server     *wire.Server
+	listener   net.Listener
+
+	// topicIDs remembers which incarnation of each topic name runs here,
+	// so a topic deleted and re-created under the same name is noticed.
+	mu       sync.Mutex
+	topicIDs map[string]metadata.TopicID
+	serveErr chan error
+}
+
+// Start opens the node's data directory, recovers it, and starts serving
+// Kafka clients. Close stops it.
+func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
+	started := time.Now()
+	if logger == nil {
+		logger = slog.Default()
+	}
+	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
+		return nil, fmt.Errorf("data directory %s: %w", cfg.LogDir, err)
+	}
+	clusterID, err := loadOrCreateMeta(cfg.LogDir, cfg.NodeID)
+	if err != nil {
+		return nil, err
+	}
+	n := &Node{cfg: cfg, logger: logger, topicIDs: map[string]metadata.TopicID{}, serveErr: make(chan error, 1)}
+	ok := false
+	defer func() {
+		if !ok {
+			n.closeStorage()
+		}
+	}()
+
+	n.store, err = partlog.Open(partlog.Options{Dir: cfg.LogDir, Logger: logger.With("component", "partlog")})
+	if err != nil {
+		return nil, fmt.Errorf("open partition storage: %w", err)
+	}
+	n.journal, err = metadata.OpenFileJournal(filepath.Join(cfg.LogDir, "__metadata", "journal"))
+	if err != nil {
+		return nil, err
+	}
+	n.controller, err = metadata.NewController(n.journal, cfg.NodeID, clusterID, metadata.Defaults{
+		NumPartitions:     cfg.NumPartitions,
+		ReplicationFactor: cfg.DefaultReplicationFactor,
+		DeleteTopicEnable: cfg.DeleteTopicEnable,
+		BrokerConfig:      cfg.TopicDefaults(),
+	}, rand.Reader)
+	if err != nil {
+		return nil, err
+	}
+	n.host = actors.NewHost(n.store, logger.With("component", "actors"), time.Now)
+
+	// Listen before registering so that the advertised port is known when
+	// the config asks for port 0 (tests).
+	lc := cfg.BrokerListener()
+	n.listener, err = net.Listen("tcp", lc.Addr())
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", lc.Addr(), err)
+	}
+	adv := cfg.AdvertisedBrokerListener()
+	port := adv.Port
+	if port == 0 {
+		port = n.listener.Addr().(*net.TCPAddr).Port
+	}
+	if err := n.controller.RegisterBroker(metadata.BrokerRecord{ID: cfg.NodeID, Host: adv.Host, Port: int32(port), Rack: cfg.Rack}); err != nil {
+		return nil, fmt.Errorf("register broker: %w", err)
+	}
+
+	// Bring up every partition this node leads, then keep following the
+	// metadata: the watcher runs inside each controller commit, so when
+	// CreateTopics returns the partitions are already serving.
+	if err := n.reconcile(n.controller.Image()); err != nil {
+		return nil, err
+	}
+	n.removeStrayLogs()
+	n.controller.Watch(func(_, img *metadata.Image) {
+		if err := n.reconcile(img); err != nil {
+			n.logger.Error("apply metadata change", "err", err)
+		}
+	})
+
+	n.server = wire.NewServer(n, wire.Options{Logger: logger.With("component", "wire")})
+	go func() { n.serveErr <- n.server.Serve(n.listener) }()
+	ok = true
+	logger.Info("broker started", "node_id", cfg.NodeID, "cluster_id", clusterID, "listener", n.listener.Addr().String(),
+		"advertised", fmt.Sprintf("%s:%d", adv.Host, port), "log_dir", cfg.LogDir, "topics", n.controller.Image().NumTopics(),
+		"startup", time.Since(started).Round(time.Microsecond).String())
+	return n, nil
+}
+
+// Addr is the address the Kafka listener is bound to.
+func (n *Node) Addr() net.Addr { return n.listener.Addr() }
+
+// Close shuts the node down gracefully: stop accepting, finish in-flight
+// requests (within ctx), stop the partition actors (each fsyncs and
+// closes its log), close the metadata journal and the index.
+func (n *Node) Close(ctx context.Context) error {
+	var errs []error
+	if n.server != nil {
+		if err := n.server.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("shutdown listener: %w", err))
+		}
+	}
+	errs = append(errs, n.closeStorage())
+	return errors.Join(errs...)
+}
+
+func (n *Node) closeStorage() error {
+	var errs []error
+	if n.host != nil {
+		errs = append(errs, n.host.Close())
+	}
+	if n.journal != nil {
+		errs = append(errs, n.journal.Close())
+	}
+	if n.store != nil {
+		errs = append(errs, n.store.Close())
+	}
+	if n.listener != nil && n.server == nil {
+		n.listener.Close()
+	}
+	return errors.Join(errs...)
+}
+
+// reconcile makes the running partitions match img: start what this node
+// leads, reconfigure on config changes, delete what is gone.
+func (n *Node) reconcile(img *metadata.Image) error {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	var errs []error
+	for name, id := range n.topicIDs {
+		if t := img.Topic(name); t == nil || t.ID != id {
+			for _, pid := range n.host.Partitions() {
+				if pid.Topic == name {
+					if err := n.host.Delete(pid); err != nil {
+						errs = append(errs, err)
+					}
+				}
+			}
+			delete(n.topicIDs, name)
+			n.logger.Info("topic deleted", "topic", name)
+		}
+	}
+	for _, name := range img.TopicNames() {
+		t := img.Topic(name)
+		pc := n.partitionConfig(t)
+		for _, p := range t.Partitions {
+			if p.Leader != n.cfg.NodeID {
+				continue
+			}
+			if err := n.host.Start(partlog.LogID{Topic: name, Partition: p.Index}, pc, p.LeaderEpoch); err != nil {
+				errs = append(errs, err)
+			}
+		}
+		n.topicIDs[name] = t.ID
+	}
+	return errors.Join(errs...)
+}
+
+// removeStrayLogs deletes partition logs on disk that the metadata no
+// longer knows (a crash between deleting a topic and its files).
+func (n *Node) removeStrayLogs() {
+	ids, err := n.store.ListLogs()
+	if err != nil {
+		n.logger.Warn("list partition logs", "err", err)
+		return
+	}
+	img := n.controller.Image()
+	for _, id := range ids {
+		t := img.Topic(id.Topic)
+		if t != nil && int(id.Partition) < len(t.Partitions) {
+			continue
+		}
+		n.logger.Warn("removing stray partition log not in the metadata", "topic", id.Topic, "partition", id.Partition)
+		if err := n.store.DeleteLog(id); err != nil {
+			n.logger.Error("remove stray partition log", "topic", id.Topic, "partition", id.Partition, "err", err)
+		}
+	}
+}
+
+// partitionConfig derives a partition's settings from its topic's
+// effective configs.
+func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
+	v := map[string]string{}
+	for _, cv := range metadata.EffectiveTopicConfigs(t, n.cfg.TopicDefaults()) {
+		v[cv.Name] = cv.Value
+	}
+	num := func(name string, def int64) int64 {
+		var x int64
+		if _, err := fmt.Sscan(v[name], &x); err != nil {
+			return def
+		}
+		return x
+	}
+	flushMessages, flushMs := num("flush.messages", 0), num("flush.ms", 0)
+	flushMsSet := v["flush.ms"] != ""
+	pc := actors.PartitionConfig{
+		Log: partlog.LogConfig{
+			SegmentBytes:   num("segment.bytes", 1<<30),
+			SegmentMs:      num("segment.ms", 7*24*3600*1000),
+			RetentionMs:    num("retention.ms", 7*24*3600*1000),
+			RetentionBytes: num("retention.bytes", -1),
+		},
+		Core: partition.Settings{
+			// The durability stance: unless the operator relaxed flushing,
+			// acknowledge only what is fsynced.
+			AckAfterSync:     (flushMessages == 0 && !flushMsSet) || flushMessages == 1,
+			FlushMessages:    flushMessages,
+			FlushMs:          flushMs,
+			LogAppendTime:    v["message.timestamp.type"] == "LogAppendTime",
+			RetentionCheckMs: n.cfg.RetentionCheckIntervalMs,
+		},
+		Validate: batch.Options{
+			MaxBatchBytes: int32(num("max.message.bytes", 1048588)),
+			RequireKeys:   strings.Contains(v["cleanup.policy"], "compact"),
+		},
+	}
+	if flushMsSet && flushMs == 0 {
+		// flush.ms=0: fsync as soon as possible, acknowledging first.
+		pc.Core.FlushMessages = 1
+	}
+	return pc
+}
+
+// loadOrCreateMeta reads meta.properties (cluster.id, node.id) from the
+// data directory, writing it on first start as Kafka does, and refuses a
+// directory that belongs to another node.
+func loadOrCreateMeta(dir string, nodeID int32) (string, error) {
+	path := filepath.Join(dir, "meta.properties")
+	b, err := os.ReadFile(path)
+	if err == nil {
+		props := map[string]string{}
+		for _, line := range strings.Split(string(b), "\n") {
+			if k, v, ok := strings.Cut(strings.TrimSpace(line), "="); ok && !strings.HasPrefix(k, "#") {
+				props[k] = v
+			}
+		}
+		if got := props["node.id"]; got != fmt.Sprint(nodeID) {
+			return "", fmt.Errorf("data directory %s belongs to node.id %s, but this node is node.id %d", dir, got, nodeID)
+		}
+		if props["cluster.id"] == "" {
+			return "", fmt.Errorf("%s has no cluster.id", path)
+		}
+		return props["cluster.id"], nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	var id [16]byte
+	if _, err := rand.Read(id[:]); err != nil {
+		return "", err
+	}
+	clusterID := base64.RawURLEncoding.EncodeToString(id[:])
+	content := fmt.Sprintf("#Written by troupe at first start\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
+	tmp := path + ".tmp"
+	if err := writeFileSync(tmp, []byte(content)); err != nil {
+		return "", err
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return clusterID, syncDir(dir)
+}
+
+func writeFileSync(path string, b []byte) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if _, err := f.Write(b); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return fmt.Errorf("sync %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
