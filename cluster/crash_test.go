@@ -230,6 +230,8 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 // verifyServedBatches fetches every partition raw and checks each batch's
 // CRC, so a torn write could never be served.
 func verifyServedBatches(t *testing.T, cl *kgo.Client, topic string, partitions int32) {
+	id := topicID(t, cl, topic)
+	checked := 0
 	for p := int32(0); p < partitions; p++ {
 		offset := int64(0)
 		for {
@@ -239,6 +241,7 @@ func verifyServedBatches(t *testing.T, cl *kgo.Client, topic string, partitions 
 			req.SessionEpoch = -1
 			rt := kmsg.NewFetchRequestTopic()
 			rt.Topic = topic
+			rt.TopicID = id
 			rp := kmsg.NewFetchRequestTopicPartition()
 			rp.Partition = p
 			rp.FetchOffset = offset
@@ -248,6 +251,9 @@ func verifyServedBatches(t *testing.T, cl *kgo.Client, topic string, partitions 
 			resp, err := req.RequestWith(context.Background(), cl)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+				t.Fatalf("partition %d: fetch error code %d", p, code)
 			}
 			rb := resp.Topics[0].Partitions[0].RecordBatches
 			if len(rb) == 0 {
@@ -267,6 +273,10 @@ func verifyServedBatches(t *testing.T, cl *kgo.Client, topic string, partitions 
 			if it.Err() != nil {
 				t.Fatalf("partition %d: %v", p, it.Err())
 			}
+			checked++
 		}
+	}
+	if checked == 0 {
+		t.Fatal("no batch was fetched: the CRC check checked nothing")
 	}
 }

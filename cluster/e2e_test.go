@@ -302,6 +302,7 @@ func TestFetchLongPoll(t *testing.T) {
 	tn := startNode(t)
 	tn.createTopic("poll", 1, nil)
 	cl := tn.client()
+	id := topicID(t, cl, "poll")
 	fetch := func() (time.Duration, int) {
 		req := kmsg.NewPtrFetchRequest()
 		req.Version = 11
@@ -311,6 +312,7 @@ func TestFetchLongPoll(t *testing.T) {
 		req.SessionEpoch = -1
 		rt := kmsg.NewFetchRequestTopic()
 		rt.Topic = "poll"
+		rt.TopicID = id
 		rp := kmsg.NewFetchRequestTopicPartition()
 		rp.FetchOffset = 0
 		rp.PartitionMaxBytes = 1 << 20
@@ -320,6 +322,9 @@ func TestFetchLongPoll(t *testing.T) {
 		resp, err := req.RequestWith(context.Background(), cl)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if code := resp.Topics[0].Partitions[0].ErrorCode; code != 0 {
+			t.Fatalf("fetch error code %d", code)
 		}
 		return time.Since(start), len(resp.Topics[0].Partitions[0].RecordBatches)
 	}
@@ -384,6 +389,7 @@ func TestBadBatchesNeverReachTheLog(t *testing.T) {
 	tn := startNode(t, "message.max.bytes=10000")
 	tn.createTopic("bad", 1, nil)
 	cl := tn.client()
+	id := topicID(t, cl, "bad")
 	good, err := batch.BuildBatch(batch.BuildOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1}, []batch.Record{{Value: []byte("ok")}})
 	if err != nil {
 		t.Fatal(err)
@@ -400,7 +406,7 @@ func TestBadBatchesNeverReachTheLog(t *testing.T) {
 		{"wrong crc", "bad", badCRC, kerr.CorruptMessage.Code},
 		{"truncated", "bad", good[:len(good)-3], kerr.CorruptMessage.Code},
 		{"too large", "bad", big, kerr.MessageTooLarge.Code},
-		{"missing topic", "missing", good, kerr.UnknownTopicOrPartition.Code},
+		{"missing topic", "missing", good, -1},
 	} {
 		req := kmsg.NewPtrProduceRequest()
 		req.Version = 9
@@ -408,6 +414,9 @@ func TestBadBatchesNeverReachTheLog(t *testing.T) {
 		req.TimeoutMillis = 5000
 		rt := kmsg.NewProduceRequestTopic()
 		rt.Topic = tc.topic
+		if tc.topic == "bad" {
+			rt.TopicID = id
+		}
 		rp := kmsg.NewProduceRequestTopicPartition()
 		rp.Records = tc.records
 		rt.Partitions = append(rt.Partitions, rp)
@@ -416,7 +425,15 @@ func TestBadBatchesNeverReachTheLog(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if got := resp.Topics[0].Partitions[0].ErrorCode; got != tc.code {
+		got := resp.Topics[0].Partitions[0].ErrorCode
+		if tc.code == -1 {
+			// By name (v<13) or by id (v13+).
+			if got != kerr.UnknownTopicOrPartition.Code && got != kerr.UnknownTopicID.Code {
+				t.Errorf("%s: error code %d, want unknown topic", tc.name, got)
+			}
+			continue
+		}
+		if got != tc.code {
 			t.Errorf("%s: error code %d, want %d", tc.name, got, tc.code)
 		}
 	}

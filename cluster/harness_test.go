@@ -124,3 +124,19 @@ func consumeAll(t *testing.T, cl *kgo.Client, n int) []*kgo.Record {
 }
 
 func strp(s string) *string { return &s }
+
+// topicID looks up a topic's id: raw requests need it, because kgo sends
+// the newest version both sides support, and Fetch v13+ / Produce v13+
+// name topics by id.
+func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
+	t.Helper()
+	details, err := kadm.NewClient(cl).ListTopics(ctxT(t), topic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	d, ok := details[topic]
+	if !ok || d.Err != nil {
+		t.Fatalf("topic %s: %v", topic, d.Err)
+	}
+	return d.ID
+}

@@ -118,8 +118,16 @@ func Open(opts Options) (*Store, error) {
 	if s.logger == nil {
 		s.logger = slog.Default()
 	}
-	if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
-		return nil, fmt.Errorf("partlog: create %s: %w", s.dir, err)
+	if _, err := s.fs.Stat(s.dir); oserror.IsNotExist(err) {
+		if err := s.fs.MkdirAll(s.dir, 0o755); err != nil {
+			return nil, fmt.Errorf("partlog: create %s: %w", s.dir, err)
+		}
+		// A new directory's name is durable only once its parent is synced.
+		if err := syncDir(s.fs, s.fs.PathDir(s.dir)); err != nil {
+			return nil, fmt.Errorf("partlog: %w", err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("partlog: stat %s: %w", s.dir, err)
 	}
 	db, err := pebble.Open(s.fs.PathJoin(s.dir, indexDirName), &pebble.Options{
 		FS:     s.fs,

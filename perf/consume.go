@@ -52,15 +52,17 @@ type ConsumeResult struct {
 // columns of kafka-consumer-perf-test's output.
 const ConsumeHeader = "start.time, end.time, data.consumed.in.MB, MB.sec, data.consumed.in.nMsg, nMsg.sec"
 
-// kafkaTimeLayout is the Java SimpleDateFormat "yyyy-MM-dd HH:mm:ss:SSS"
-// that kafka-consumer-perf-test prints.
-const kafkaTimeLayout = "2006-01-02 15:04:05:000"
+// kafkaTime formats t as the Java SimpleDateFormat "yyyy-MM-dd HH:mm:ss:SSS"
+// that kafka-consumer-perf-test prints. Go layouts only know fractional
+// seconds after '.' or ',', so the milliseconds are appended by hand.
+func kafkaTime(t time.Time) string {
+	return fmt.Sprintf("%s:%03d", t.Format(time.DateTime), t.Nanosecond()/int(time.Millisecond))
+}
 
 // Row formats r as the data line under ConsumeHeader.
 func (r ConsumeResult) Row() string {
 	return fmt.Sprintf("%s, %s, %.4f, %.4f, %d, %.4f",
-		r.Start.Format(kafkaTimeLayout), r.End.Format(kafkaTimeLayout),
-		r.MB, r.MBPerSec, r.Records, r.RecordsPerSec)
+		kafkaTime(r.Start), kafkaTime(r.End), r.MB, r.MBPerSec, r.Records, r.RecordsPerSec)
 }
 
 // RunConsume consumes opts.Messages records from the start of every partition
@@ -104,11 +106,18 @@ func RunConsume(ctx context.Context, opts ConsumeOptions) (ConsumeResult, error)
 		res.Records++
 		res.Bytes += int64(len(r.Key) + len(r.Value))
 	}
+	// The run ends at the last record received, so a run that times out
+	// is not charged for the time spent waiting in vain.
+	res.End = res.Start
 	for res.Records < opts.Messages {
 		pollCtx, cancel := context.WithTimeout(ctx, opts.Timeout)
 		fetches := cl.PollRecords(pollCtx, int(min(opts.Messages-res.Records, 1<<20)))
 		cancel()
+		before := res.Records
 		fetches.EachRecord(countRecord)
+		if res.Records > before {
+			res.End = time.Now()
+		}
 		if err := firstFetchError(fetches); err != nil {
 			switch {
 			case ctx.Err() != nil:
@@ -121,7 +130,6 @@ func RunConsume(ctx context.Context, opts ConsumeOptions) (ConsumeResult, error)
 			break
 		}
 	}
-	res.End = time.Now()
 	res.finish()
 	if runErr != nil {
 		return res, fmt.Errorf("consumed %d of %d records: %w", res.Records, opts.Messages, runErr)

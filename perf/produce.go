@@ -314,7 +314,7 @@ func (p *producer) awaitSlots(ctx context.Context, cl *kgo.Client, n int) {
 			n--
 		case <-done:
 			cl.Close()
-			done = nil // Close is idempotent, but once is enough
+			done = nil // once is enough; kgo tolerates the deferred second Close
 		}
 	}
 }

@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"errors"
 	"strconv"
 	"time"
@@ -21,17 +22,15 @@ import (
 // signal client capabilities.
 func init() { register(0, 3, 13, handleProduce) }
 
-const (
-	// adminClientID may write to internal topics, as in Kafka.
-	adminClientID = "__admin_client"
+// adminClientID may write to internal topics, as in Kafka.
+const adminClientID = "__admin_client"
 
-	// produceWaitFloor is the least time the writer waits for partition
-	// actors before answering REQUEST_TIMED_OUT. Kafka appends to the local
-	// log before its timeout starts (the timeout only bounds replication),
-	// so a tiny TimeoutMillis must not fail an append that is merely
-	// waiting for its fsync.
-	produceWaitFloor = 5 * time.Second
-)
+// produceWaitFloor is the least time the writer waits for partition
+// actors before answering REQUEST_TIMED_OUT. Kafka appends to the local
+// log before its timeout starts (the timeout only bounds replication),
+// so a tiny TimeoutMillis must not fail an append that is merely
+// waiting for its fsync. A variable for tests.
+var produceWaitFloor = 5 * time.Second
 
 func handleProduce(s *Server, req *request) reply {
 	kreq, ok := req.kreq.(*kmsg.ProduceRequest)
@@ -134,8 +133,9 @@ func handleProduce(s *Server, req *request) reply {
 	}
 	wait := time.Duration(kreq.TimeoutMillis) * time.Millisecond
 	wait = max(wait, produceWaitFloor)
+	done := ctxDone(req.ctx)
 	return reply{await: func() reply {
-		collectProduce(resp, parts, results, sent, wait)
+		collectProduce(resp, parts, results, sent, wait, done)
 		addProduceLeaderHints(resp, img)
 		return reply{resp: resp}
 	}}
@@ -145,13 +145,20 @@ func handleProduce(s *Server, req *request) reply {
 // wait; partitions still unanswered then get REQUEST_TIMED_OUT (their
 // appends may still happen, as with Kafka's timeout). Sent partitions
 // carry BaseOffset produceUnanswered until answered.
-func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration) {
+// done (the connection's end) stops the wait early: nobody will read the
+// answer.
+func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration, done <-chan struct{}) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
-	for answered := 0; answered < sent; answered++ {
+	for answered := 0; answered < sent; {
 		var r actors.ProduceResult
 		select {
 		case r = <-results:
+			answered++
+		case <-done:
+			done = nil
+			timer.Reset(0) // give up now, below
+			continue
 		case <-timer.C:
 			for i := range parts {
 				if parts[i].BaseOffset == produceUnanswered {
@@ -329,6 +336,14 @@ func leaderOf(img *metadata.Image, topic *metadata.Topic, p int32) (int32, int32
 	}
 	b, ok := img.Broker(mp.Leader)
 	return mp.Leader, mp.LeaderEpoch, b, ok
+}
+
+// ctxDone is ctx.Done(), or nil (never ready) without a context.
+func ctxDone(ctx context.Context) <-chan struct{} {
+	if ctx == nil {
+		return nil
+	}
+	return ctx.Done()
 }
 
 func rackPtr(rack string) *string {

@@ -47,11 +47,11 @@ const (
 // fetchSessions is one server's session cache. The zero value is not
 // usable; see newFetchSessions.
 type fetchSessions struct {
-	mu       sync.Mutex
-	byID     map[int32]*fetchSession
-	max      int
-	evictMs  int64
-	randID   func() int32
+	mu      sync.Mutex
+	byID    map[int32]*fetchSession
+	max     int
+	evictMs int64
+	randID  func() int32
 }
 
 func newFetchSessions(max int) *fetchSessions {
@@ -76,6 +76,7 @@ type fetchSession struct {
 	lastUsed int64 // ms
 	closed   bool  // evicted or closed; response-side updates are dropped
 	parts    []*sessionPartition
+	spare    []*sessionPartition // reused when reordering parts
 	index    map[sessionKey]*sessionPartition
 }
 
@@ -99,6 +100,7 @@ type sessionPartition struct {
 	// partition is re-sent once it recovers.
 	hwm, lso, logStart int64
 	removed            bool
+	moveToEnd          bool // scratch of selectIncremental
 }
 
 func nextSessionEpoch(e int32) int32 {
@@ -112,9 +114,9 @@ func nextSessionEpoch(e int32) int32 {
 type fetchSessionMode uint8
 
 const (
-	sessionless    fetchSessionMode = iota // full fetch, answer SessionID 0
-	sessionNew                             // full fetch, open a session when answering
-	sessionUpdate                          // incremental fetch of an existing session
+	sessionless   fetchSessionMode = iota // full fetch, answer SessionID 0
+	sessionNew                            // full fetch, open a session when answering
+	sessionUpdate                         // incremental fetch of an existing session
 )
 
 // begin classifies a fetch request and, for incremental ones, applies its
@@ -279,9 +281,9 @@ func (c *fetchSessions) create(parts []*sessionPartition, usesIDs bool, nowMs in
 // c.mu is held.
 func (c *fetchSessions) evictLocked(size int, nowMs int64) bool {
 	var (
-		lru, smallest          *fetchSession
-		lruUsed                int64
-		smallestSize           int
+		lru, smallest *fetchSession
+		lruUsed       int64
+		smallestSize  int
 	)
 	for _, s := range c.byID {
 		s.mu.Lock()

@@ -94,6 +94,9 @@ type fetchScratch struct {
 	empty, marked []byte
 	splices       []splice
 	bw            *bufio.Writer
+	// small holds the frame header and length prefixes; kept here because
+	// a stack array would escape through bufio's io.Writer.
+	small [16]byte
 }
 
 const (
@@ -148,7 +151,7 @@ func (f *fetchReply) writeTo(w io.Writer, corr int32, version int16) (int64, err
 	}
 	sc.empty = f.resp.AppendTo(sc.empty[:0])
 	if len(f.records) == 0 {
-		return writeFrame(sc.bw, corr, flexible, sc.empty)
+		return writeFrame(sc, corr, flexible, sc.empty)
 	}
 	for i := range f.records {
 		f.records[i].part.RecordBatches = placeholderRecords
@@ -183,22 +186,14 @@ func (f *fetchReply) writeTo(w io.Writer, corr int32, version int16) (int64, err
 	}
 
 	bw := sc.bw
-	var hdr [9]byte
-	binary.BigEndian.PutUint32(hdr[0:], uint32(size))
-	binary.BigEndian.PutUint32(hdr[4:], uint32(corr))
-	h := hdr[:8]
-	if flexible {
-		h = hdr[:9] // hdr[8] is 0: no header tags
-	}
-	bw.Write(h)
+	bw.Write(appendFrameHeader(sc.small[:0], int32(size), corr, flexible))
 	written := int64(0)
 	pos := 0
 	for i, sp := range sc.splices {
 		region := f.records[i].region
 		n := region.Len()
 		bw.Write(sc.empty[pos:sp.at])
-		var prefix [5]byte
-		bw.Write(appendRecordsPrefix(prefix[:0], n, flexible))
+		bw.Write(appendRecordsPrefix(sc.small[:0], n, flexible))
 		pos = sp.at + placeholderLen
 		if n == 0 {
 			continue
@@ -294,22 +289,29 @@ func appendRecordsPrefix(dst []byte, n int64, flexible bool) []byte {
 	return kbin.AppendUvarint(dst, uint32(n+1))
 }
 
+// appendFrameHeader appends a response frame's size prefix (size counts
+// what follows it) and response header.
+func appendFrameHeader(dst []byte, size, corr int32, flexible bool) []byte {
+	dst = binary.BigEndian.AppendUint32(dst, uint32(size))
+	dst = binary.BigEndian.AppendUint32(dst, uint32(corr))
+	if flexible {
+		dst = append(dst, 0) // no header tags
+	}
+	return dst
+}
+
 // writeFrame writes a response frame around an encoded body.
-func writeFrame(bw *bufio.Writer, corr int32, flexible bool, body []byte) (int64, error) {
+func writeFrame(sc *fetchScratch, corr int32, flexible bool, body []byte) (int64, error) {
 	size := 4 + len(body)
 	if flexible {
 		size++
 	}
-	var hdr [9]byte
-	binary.BigEndian.PutUint32(hdr[0:], uint32(size))
-	binary.BigEndian.PutUint32(hdr[4:], uint32(corr))
-	h := hdr[:8]
-	if flexible {
-		h = hdr[:9]
+	if size > math.MaxInt32 {
+		return 0, fmt.Errorf("fetch response: %d bytes exceed a frame", size)
 	}
-	bw.Write(h)
-	bw.Write(body)
-	if err := bw.Flush(); err != nil {
+	sc.bw.Write(appendFrameHeader(sc.small[:0], int32(size), corr, flexible))
+	sc.bw.Write(body)
+	if err := sc.bw.Flush(); err != nil {
 		return 0, fmt.Errorf("fetch response: write: %w", err)
 	}
 	return int64(size + 4), nil
@@ -343,11 +345,7 @@ func (f *fetchReply) appendFrame(dst []byte, corr int32, version int16) ([]byte,
 		}
 	}()
 	start := len(dst)
-	dst = append(dst, 0, 0, 0, 0)
-	dst = kbin.AppendInt32(dst, corr)
-	if version >= 12 {
-		dst = append(dst, 0)
-	}
+	dst = appendFrameHeader(dst, 0, corr, version >= 12) // size patched below
 	dst = f.resp.AppendTo(dst)
 	size := len(dst) - start - 4
 	if size > math.MaxInt32 {

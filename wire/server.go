@@ -178,7 +178,9 @@ func (s *Server) Serve(ln net.Listener) error {
 	s.mu.Lock()
 	if s.stopping.Load() {
 		s.mu.Unlock()
-		ln.Close()
+		if ln != nil {
+			ln.Close()
+		}
 		return ErrServerClosed
 	}
 	s.listeners[ln] = struct{}{}

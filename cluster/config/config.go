@@ -36,8 +36,8 @@ type Config struct {
 	// SecurityProtocolMap is listener.security.protocol.map, keyed by
 	// upper-case listener name. Every listener is PLAINTEXT today.
 	SecurityProtocolMap map[string]string
-	// BrokerRack is broker.rack ("" for none).
-	BrokerRack string
+	// Rack is broker.rack ("" for none).
+	Rack string
 
 	// LogDir is the data directory: log.dirs if set, else log.dir.
 	LogDir string
@@ -234,7 +234,7 @@ func (c *Config) resolve() error {
 	c.CompressionType = c.value("compression.type")
 	c.MessageTimestampType = c.value("log.message.timestamp.type")
 	c.CleanupPolicy = splitList(c.value("log.cleanup.policy"))
-	c.BrokerRack = c.value("broker.rack")
+	c.Rack = c.value("broker.rack")
 	c.MetricsListener = c.value("troupe.metrics.listener")
 	c.UIListener = c.value("troupe.ui.listener")
 	c.ProcessRoles = splitList(c.value("process.roles"))
@@ -318,7 +318,7 @@ func (c *Config) resolveListeners() error {
 	c.Listeners = listeners
 	c.SecurityProtocolMap = protocols
 
-	broker, ok := c.BrokerListener()
+	broker, ok := c.brokerListener()
 	if !ok {
 		return fmt.Errorf("config: every listener in %s is a controller listener (%s); add one for clients, like PLAINTEXT://127.0.0.1:9092",
 			c.where("listeners"), c.where("controller.listener.names"))
@@ -358,7 +358,7 @@ func (c *Config) resolveListeners() error {
 		}
 	}
 	c.AdvertisedListeners = advertised
-	if _, ok := c.AdvertisedBrokerListener(); !ok {
+	if _, ok := c.advertisedBrokerListener(); !ok {
 		return fmt.Errorf("config: %s has no entry for the broker listener %s; add %s://<host>:%d",
 			c.where("advertised.listeners"), broker.Name, broker.Name, broker.Port)
 	}
@@ -375,8 +375,14 @@ func (c *Config) hasListener(name string) bool {
 }
 
 // BrokerListener is the listener that serves clients: the first one not
-// named in controller.listener.names. Load guarantees there is one.
-func (c *Config) BrokerListener() (Listener, bool) {
+// named in controller.listener.names. Load guarantees there is one; on a
+// Config not made by Load it may be the zero Listener.
+func (c *Config) BrokerListener() Listener {
+	l, _ := c.brokerListener()
+	return l
+}
+
+func (c *Config) brokerListener() (Listener, bool) {
 	for _, l := range c.Listeners {
 		if !contains(c.ControllerListenerNames, l.Name) {
 			return l, true
@@ -388,9 +394,15 @@ func (c *Config) BrokerListener() (Listener, bool) {
 // AdvertisedBrokerListener is how clients reach the broker listener. A
 // port of 0 (only possible when the listener binds port 0 and
 // advertised.listeners is unset) stands for the port actually bound.
-// Load guarantees there is one.
-func (c *Config) AdvertisedBrokerListener() (Listener, bool) {
-	b, ok := c.BrokerListener()
+// Load guarantees there is one; on a Config not made by Load it may be
+// the zero Listener.
+func (c *Config) AdvertisedBrokerListener() Listener {
+	a, _ := c.advertisedBrokerListener()
+	return a
+}
+
+func (c *Config) advertisedBrokerListener() (Listener, bool) {
+	b, ok := c.brokerListener()
 	if !ok {
 		return Listener{}, false
 	}

@@ -63,7 +63,7 @@ func TestDefaults(t *testing.T) {
 		{"UncleanLeaderElection", c.UncleanLeaderElection, false},
 		{"CompressionType", c.CompressionType, "producer"},
 		{"MessageTimestampType", c.MessageTimestampType, "CreateTime"},
-		{"BrokerRack", c.BrokerRack, ""},
+		{"Rack", c.Rack, ""},
 		{"MetricsListener", c.MetricsListener, ""},
 		{"UIListener", c.UIListener, ""},
 		{"ProcessRoles", c.ProcessRoles, []string(nil)},
@@ -76,10 +76,9 @@ func TestDefaults(t *testing.T) {
 			t.Errorf("%s = %#v, want %#v", ch.name, ch.got, ch.want)
 		}
 	}
-	b, ok := c.BrokerListener()
-	a, aok := c.AdvertisedBrokerListener()
-	if !ok || !aok || b != plain || a != plain {
-		t.Errorf("broker listener = %v %v, advertised = %v %v; want %v", b, ok, a, aok, plain)
+	b, a := c.BrokerListener(), c.AdvertisedBrokerListener()
+	if b != plain || a != plain {
+		t.Errorf("broker listener = %v, advertised = %v; want %v", b, a, plain)
 	}
 	if got := b.Addr(); got != "127.0.0.1:9092" {
 		t.Errorf("Addr() = %q", got)
@@ -129,9 +128,9 @@ log.cleanup.policy = compact , delete
 broker.rack=r\u00e9ck  
 troupe.metrics.listener=127.0.0.1:9100
 `)
-	if c.NodeID != 7 || c.NumPartitions != 3 || c.AutoCreateTopics || c.LogDir != "/var/lib/troupe" || c.BrokerRack != "réck" {
-		t.Errorf("got NodeID=%d NumPartitions=%d AutoCreateTopics=%v LogDir=%q BrokerRack=%q",
-			c.NodeID, c.NumPartitions, c.AutoCreateTopics, c.LogDir, c.BrokerRack)
+	if c.NodeID != 7 || c.NumPartitions != 3 || c.AutoCreateTopics || c.LogDir != "/var/lib/troupe" || c.Rack != "réck" {
+		t.Errorf("got NodeID=%d NumPartitions=%d AutoCreateTopics=%v LogDir=%q Rack=%q",
+			c.NodeID, c.NumPartitions, c.AutoCreateTopics, c.LogDir, c.Rack)
 	}
 	wantListeners := []Listener{{"PLAINTEXT", "localhost", 19092}, {"CONTROLLER", "localhost", 19093}}
 	if !reflect.DeepEqual(c.Listeners, wantListeners) {
@@ -176,8 +175,8 @@ func TestOverrides(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.NumPartitions != 6 || c.LogDir != "/b" || c.BrokerRack != "a=b" {
-		t.Errorf("NumPartitions=%d LogDir=%q BrokerRack=%q; overrides must win, in order", c.NumPartitions, c.LogDir, c.BrokerRack)
+	if c.NumPartitions != 6 || c.LogDir != "/b" || c.Rack != "a=b" {
+		t.Errorf("NumPartitions=%d LogDir=%q Rack=%q; overrides must win, in order", c.NumPartitions, c.LogDir, c.Rack)
 	}
 	for _, e := range c.All() {
 		if e.Name == "num.partitions" && (e.Source != "--override" || !e.Set || e.Value != "6") {
@@ -413,8 +412,7 @@ func TestListeners(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			b, _ := c.BrokerListener()
-			a, _ := c.AdvertisedBrokerListener()
+			b, a := c.BrokerListener(), c.AdvertisedBrokerListener()
 			if b != tt.wantBind || a != tt.wantAdvertised {
 				t.Errorf("broker listener %v advertised %v, want %v %v", b, a, tt.wantBind, tt.wantAdvertised)
 			}
@@ -503,8 +501,8 @@ func TestWriteProperties(t *testing.T) {
 	if !reflect.DeepEqual(back.Set(), c.Set()) || !reflect.DeepEqual(back.All()[0].Value, c.All()[0].Value) {
 		t.Errorf("reloaded Set() = %v, want %v", back.Set(), c.Set())
 	}
-	if back.RetentionMs != 5*60*1000 || back.BrokerRack != "a rack\twith tab" {
-		t.Errorf("reloaded RetentionMs=%d BrokerRack=%q", back.RetentionMs, back.BrokerRack)
+	if back.RetentionMs != 5*60*1000 || back.Rack != "a rack\twith tab" {
+		t.Errorf("reloaded RetentionMs=%d Rack=%q", back.RetentionMs, back.Rack)
 	}
 }
 
@@ -540,6 +538,44 @@ func TestSuggestKey(t *testing.T) {
 	for _, tt := range tests {
 		if got := suggestKey(tt.in); got != tt.want {
 			t.Errorf("suggestKey(%.20q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestExampleFile keeps config/server.properties honest: it loads, gives
+// the defaults, mentions every supported key, and each commented-out
+// setting is valid when uncommented.
+func TestExampleFile(t *testing.T) {
+	const path = "../../config/server.properties"
+	c, err := Load(path, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Set()) != 0 {
+		t.Errorf("example file sets %v; every line should be commented out", c.Set())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	listed := make(map[string]bool)
+	for _, line := range strings.Split(string(data), "\n") {
+		setting, ok := strings.CutPrefix(line, "#")
+		key, value, isSetting := strings.Cut(setting, "=")
+		if !ok || !isSetting || strings.ContainsAny(key, " \t") {
+			continue
+		}
+		listed[key] = true
+		if d, ok := lookupKey(key); ok && d.def != "" && d.def != value {
+			t.Errorf("example file shows %s=%s, but the default is %s", key, value, d.def)
+		}
+		if _, err := Load("", []string{setting}); err != nil {
+			t.Errorf("uncommenting %q: %v", line, err)
+		}
+	}
+	for _, d := range keyDefs {
+		if !listed[d.name] {
+			t.Errorf("example file does not list %s", d.name)
 		}
 	}
 }

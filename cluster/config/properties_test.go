@@ -61,7 +61,7 @@ func TestParseProperties(t *testing.T) {
 			}
 			var gotKV []kv
 			for _, p := range got {
-				gotKV = append(gotKV, kv{p.key, p.value, p.line})
+				gotKV = append(gotKV, kv(p))
 			}
 			if !reflect.DeepEqual(gotKV, tt.want) {
 				t.Errorf("parseProperties(%q) = %+v, want %+v", tt.in, gotKV, tt.want)

@@ -311,6 +311,15 @@ func newTopicsAlterCmd(s *streams, cf *clientFlags) *cobra.Command {
 }
 
 func setPartitions(ctx context.Context, adm *kadm.Client, topic string, n int) error {
+	// Check first, as kafka-topics.sh does: brokers word this case
+	// differently, and not all of them clearly.
+	d, err := lookupTopic(ctx, adm, topic)
+	if err != nil {
+		return err
+	}
+	if have := len(d.Partitions); n <= have {
+		return fmt.Errorf("the topic has %d partitions and the count can only be increased", have)
+	}
 	resps, err := adm.UpdatePartitions(ctx, n, topic)
 	if err != nil {
 		return err

@@ -1,0 +1,116 @@
+// Package partlog stores partition logs: the record batches of every
+// partition on a node, exactly as they arrived on the wire, in append-only
+// segment files, with one Pebble database indexing all of them.
+//
+// # Layout
+//
+// A Store owns a directory:
+//
+//	<Dir>/<topic>-<partition>/<20-digit base offset>.log   segment files
+//	<Dir>/__index/                                        Pebble index
+//
+// A segment holds v2 record batches back to back, byte for byte as the
+// producer (or leader) sent them after offsets were assigned. Fetches hand
+// those bytes to the socket with sendfile(2) (Region.WriteTo).
+//
+// Each log gets a short numeric id, persisted in the index and never
+// reused, which prefixes all of its keys:
+//
+//	(id, 'o', lastOffset)  → segment base, file position, size, and the
+//	                         batch's lastOffsetDelta, max timestamp,
+//	                         producer id/epoch, base sequence, attributes
+//	(id, 't', maxTs)       → base offset of the first batch that raised the
+//	                         running maximum timestamp to maxTs
+//	(id, 's')              → log start offset
+//	(id, 'r')              → recovery point: every batch below it was fsynced
+//
+// Finding offset X is one SeekGE to the first lastOffset >= X; finding a
+// timestamp T is one SeekGE in the time index to the first running maximum
+// >= T, then a look inside that batch for the first record at or after T
+// (batch.FirstOffsetAtOrAfter). The base offset is not stored separately
+// in the batch entry: it is lastOffset - lastOffsetDelta.
+//
+// The time index always describes the batches that remain: when the start
+// offset moves, the removed prefix of time entries goes and the running
+// maximum is recomputed from the first remaining batch until it meets the
+// old entries again. Without that, a large timestamp in deleted data would
+// hide the remaining batches from timestamp queries.
+//
+// # Concurrency
+//
+// Each Log has one owner goroutine, the only one that calls Append,
+// Truncate, DeleteRecordsBefore, EnforceRetention, SetConfig and Close (and
+// Store.DeleteLog for that log). Sync, Read, StartOffset, EndOffset,
+// OffsetForTimestamp, MaxTimestamp, Batches and Size may be called from any
+// goroutine concurrently with the owner. Offsets are atomics; the segment
+// list is behind an RWMutex; segment files are reference counted, so a
+// Region keeps a segment readable after retention deleted it, and the file
+// closes when the last reference is released. Sync may run concurrently
+// with Append (group commit from a syncer goroutine): the file system
+// must allow a file's WriteAt and Sync to overlap, as vfs.Default and
+// vfs.MemFS do.
+//
+// Append writes with a single positioned write and no fsync, then indexes
+// with a NoSync Pebble commit, and only then publishes the new end offset,
+// so a reader that sees an offset below EndOffset finds it written and
+// indexed.
+//
+// Store methods are safe for concurrent use, but Store.Close must not race
+// with anything else on the store.
+//
+// # Durability and recovery
+//
+// Sync fdatasyncs every segment that may hold unsynced bytes (including
+// ones rolled since the last Sync, after syncing the partition directory
+// so their names survive) and returns the end offset read before it
+// started. It then records that offset as the recovery point, without an
+// fsync of the index, except once per 32 MiB appended, which bounds how
+// much a crash can make recovery rescan.
+//
+// Index writes are not synced: the index can be rebuilt from the segments.
+// Pebble replays a prefix of its writes after a crash, and the recovery
+// point is written after the entries below it, so entries below a
+// recovered recovery point are present and their bytes intact. OpenLog
+// therefore trusts everything below the recovery point and checks
+// everything after it batch by batch (header sanity, offset continuity,
+// CRC-32C), truncating at the first torn or corrupt batch, deleting later
+// segments, dropping index entries past the recovered end and adding
+// missing ones. The scanned bytes are fsynced before the recovery point
+// moves past them. A clean Close leaves the recovery point at the end, so
+// the next open scans nothing. A crash between any two syscalls recovers a
+// prefix of what was appended that includes everything a completed Sync
+// covered. Bytes below the recovery point are not re-read at open: bit rot
+// in synced data is not detected here.
+//
+// The start offset is persisted with a synced write before segments below
+// it are deleted; an open deletes segments a crash left below it. Truncate
+// cuts files durably before removing their index entries. DeleteLog
+// renames the directory away before dropping the index, and Open finishes
+// an interrupted deletion.
+//
+// vfs.File has no Truncate. Files that offer one (vfs.Default's, backed by
+// *os.File) are truncated in place; for others (vfs.MemFS, a simulator's
+// file system) the kept prefix is copied to a temporary file that is
+// synced and renamed over the segment. If an Append's write fails and the
+// partial bytes cannot be removed, the log refuses further appends until
+// it is reopened.
+//
+// All file access goes through the vfs.FS given in Options so that a
+// simulator can substitute a crashable in-memory file system; only
+// Region.WriteTo reaches past it, using the file's descriptor for
+// sendfile when the vfs.File has one (Fd() != vfs.InvalidFd).
+//
+// # Semantics worth knowing
+//
+//   - Truncate removes whole batches: the end offset becomes the base
+//     offset of the batch holding the requested offset. A segment cut in
+//     the middle is sealed and the next append rolls, so a Region handed
+//     out before the cut never sees new batches at old positions.
+//   - A segment rolls when the append would take it past SegmentBytes
+//     (an empty segment takes any batch) or when its first append is older
+//     than SegmentMs by the caller's clock; for a segment recovered at
+//     open, the first batch's max timestamp (capped at now) stands in for
+//     its first append time, as in Kafka. The package never reads a clock.
+//   - Retention by size deletes a segment while the log would still hold
+//     at least RetentionBytes without it, as Kafka does.
+package partlog

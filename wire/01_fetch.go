@@ -1,0 +1,610 @@
+package wire
+
+import (
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/metadata"
+	"github.com/troupe-io/troupe/partlog"
+)
+
+// Fetch v4-v18. v4 is the first version answering with v2 record batches
+// and a last stable offset; v7 adds sessions (fetch_sessions.go; Troupe
+// implements incremental sessions fully); v9 CurrentLeaderEpoch fencing;
+// v11 rack-aware replica selection (we always answer -1, read from the
+// leader); v12 flexible encoding and leader hints; v13 topic ids; v15-v18
+// change only broker-to-broker fields, which a consumer leaves at their
+// defaults and which Troupe therefore ignores.
+//
+// A fetch is served in two halves. The handler, on the connection's reader
+// goroutine, resolves the partitions and asks their actors for data; it
+// never waits. The await half, on the writer goroutine, collects the
+// answers, applies the response-wide byte budget, and when there is less
+// than MinBytes parks a one-shot watch on every partition and waits — on a
+// single wake channel and a single timer, with no goroutine of its own —
+// until data arrives or MaxWait passes, then reads again. The answer is a
+// fetchReply that writes the records straight from the log files.
+func init() { register(1, 4, 18, handleFetch) }
+
+const (
+	// maxFetchWait caps a client's MaxWaitMillis, so that a parked fetch
+	// always ends; clients re-fetch anyway.
+	maxFetchWait = 60 * time.Second
+)
+
+// fetchActorWait bounds how long the writer waits for partition actors to
+// answer reads. Actors answer at once; this only keeps a stuck actor from
+// wedging the connection forever. A variable for tests.
+var fetchActorWait = 30 * time.Second
+
+// fetchPart is one partition a fetch reads: what was asked, and the
+// latest answer.
+type fetchPart struct {
+	topic       string
+	topicID     [16]byte
+	partition   int32
+	offset      int64
+	maxBytes    int32
+	leaderEpoch int32
+	sp          *sessionPartition // its session entry, for incremental fetches
+
+	p    Partition // nil when code was decided locally
+	code int16
+	hwm  int64
+	lso  int64
+	lsof int64 // log start offset
+
+	records partlog.Region
+	pending bool // a read is out to the actor
+	include bool // records go into the answer (within budgets)
+}
+
+// fetchOp is one fetch request in flight.
+type fetchOp struct {
+	done          <-chan struct{} // the connection's end: stop waiting once nobody will read the answer
+	s             *Server
+	img           *metadata.Image
+	version       int16
+	minBytes      int32
+	maxBytes      int32
+	wait          time.Duration
+	startMs       int64
+	readCommitted bool
+
+	mode    fetchSessionMode
+	sess    *fetchSession
+	parts   []fetchPart
+	round   int
+	results chan actors.FetchResult
+	wake    chan struct{}
+	timer   *time.Timer
+}
+
+func handleFetch(s *Server, req *request) reply {
+	kreq, ok := req.kreq.(*kmsg.FetchRequest)
+	if !ok {
+		return reply{closeConn: true}
+	}
+	mode, sess, code := s.fetchSessions().begin(kreq, req.nowMs)
+	if code != 0 {
+		resp := kreq.ResponseKind().(*kmsg.FetchResponse)
+		resp.ErrorCode = code
+		return reply{resp: resp}
+	}
+	op := &fetchOp{
+		s:             s,
+		done:          ctxDone(req.ctx),
+		img:           s.b.Image(),
+		version:       kreq.Version,
+		minBytes:      kreq.MinBytes,
+		maxBytes:      kreq.MaxBytes,
+		wait:          min(time.Duration(max(kreq.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait),
+		startMs:       req.nowMs,
+		readCommitted: kreq.IsolationLevel == 1,
+		mode:          mode,
+		sess:          sess,
+	}
+	if mode == sessionUpdate {
+		op.partsFromSession()
+	} else {
+		op.partsFromRequest(kreq)
+	}
+	op.resolve()
+	op.read()
+	return reply{await: op.await}
+}
+
+// partsFromRequest lists the request's partitions in request order.
+func (op *fetchOp) partsFromRequest(kreq *kmsg.FetchRequest) {
+	n := 0
+	for i := range kreq.Topics {
+		n += len(kreq.Topics[i].Partitions)
+	}
+	op.parts = make([]fetchPart, 0, n)
+	for ti := range kreq.Topics {
+		rt := &kreq.Topics[ti]
+		for pi := range rt.Partitions {
+			rp := &rt.Partitions[pi]
+			op.parts = append(op.parts, fetchPart{
+				topic:       rt.Topic,
+				topicID:     rt.TopicID,
+				partition:   rp.Partition,
+				offset:      rp.FetchOffset,
+				maxBytes:    rp.PartitionMaxBytes,
+				leaderEpoch: rp.CurrentLeaderEpoch,
+			})
+		}
+	}
+}
+
+// partsFromSession lists the session's partitions in session order (which
+// puts those that last returned data at the end, for fairness).
+func (op *fetchOp) partsFromSession() {
+	sess := op.sess
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	op.parts = make([]fetchPart, len(sess.parts))
+	for i, sp := range sess.parts {
+		op.parts[i] = fetchPart{
+			topic:       sp.key.topic,
+			topicID:     sp.key.id,
+			partition:   sp.key.partition,
+			offset:      sp.offset,
+			maxBytes:    sp.maxBytes,
+			leaderEpoch: sp.leaderEpoch,
+			sp:          sp,
+		}
+	}
+}
+
+// resolve finds each partition's actor, or the error that answers it.
+func (op *fetchOp) resolve() {
+	var (
+		lastName  string
+		lastID    [16]byte
+		lastTopic *metadata.Topic
+		haveLast  bool
+	)
+	byID := op.version >= 13
+	for i := range op.parts {
+		fp := &op.parts[i]
+		fp.hwm, fp.lso, fp.lsof = -1, -1, -1
+		// Consecutive partitions usually share a topic; look it up once.
+		if !haveLast || (byID && fp.topicID != lastID) || (!byID && fp.topic != lastName) {
+			if byID {
+				lastTopic = op.img.TopicByID(fp.topicID)
+			} else {
+				lastTopic = op.img.Topic(fp.topic)
+			}
+			lastName, lastID, haveLast = fp.topic, fp.topicID, true
+		}
+		topic := lastTopic
+		if topic == nil {
+			fp.code = kerr.UnknownTopicOrPartition.Code
+			if byID {
+				fp.code = kerr.UnknownTopicID.Code
+			}
+			continue
+		}
+		if byID {
+			fp.topic = topic.Name
+		}
+		if code := checkLeaderEpoch(imagePartition(topic, fp.partition), fp.leaderEpoch); code != 0 {
+			fp.code = code
+			continue
+		}
+		fp.p, fp.code = lookupPartition(op.s.b, topic, fp.partition)
+	}
+}
+
+// read asks every resolvable partition's actor for data, in order. The
+// actor's byte limit is the partition's, capped by the response's: the
+// response budget is applied in order once all answers are in (budget).
+func (op *fetchOp) read() {
+	op.round++
+	if op.results == nil {
+		for i := range op.parts {
+			if op.parts[i].p != nil {
+				op.results = make(chan actors.FetchResult, len(op.parts))
+				break
+			}
+		}
+	}
+	base := op.round * len(op.parts)
+	for i := range op.parts {
+		fp := &op.parts[i]
+		if fp.p == nil {
+			continue
+		}
+		fp.pending = true
+		fp.p.Fetch(actors.FetchRequest{
+			Offset:        fp.offset,
+			MaxBytes:      max(min(fp.maxBytes, op.maxBytes), 0),
+			ReadCommitted: op.readCommitted,
+			Tag:           base + i,
+			Reply:         op.results,
+		})
+	}
+}
+
+// collect waits for the answers of the current round. Tags carry the
+// round, so a late answer of an earlier round (possible only after an
+// actor timed out) is recognised and its region released.
+func (op *fetchOp) collect() {
+	pending := 0
+	for i := range op.parts {
+		if op.parts[i].pending {
+			pending++
+		}
+	}
+	base := op.round * len(op.parts)
+	timerSet := false
+	for pending > 0 {
+		var r actors.FetchResult
+		select {
+		case r = <-op.results:
+		default:
+			// Nothing ready: wait, bounded.
+			if !timerSet {
+				op.resetTimer(fetchActorWait)
+				timerSet = true
+			}
+			select {
+			case r = <-op.results:
+			case <-op.timer.C:
+				timerSet = false
+				for i := range op.parts {
+					if fp := &op.parts[i]; fp.pending {
+						fp.pending = false
+						fp.code = kerr.NotLeaderForPartition.Code // makes the client re-resolve
+					}
+				}
+				return
+			}
+		}
+		i := r.Tag - base
+		if i < 0 || i >= len(op.parts) || !op.parts[i].pending {
+			r.Records.Release()
+			continue
+		}
+		fp := &op.parts[i]
+		fp.pending = false
+		pending--
+		fp.code, fp.hwm, fp.lso, fp.lsof = r.ErrorCode, r.HighWatermark, r.LastStableOffset, r.LogStartOffset
+		fp.records = r.Records
+		if fp.code != 0 {
+			fp.records.Release()
+			fp.records = partlog.Region{}
+		}
+	}
+	if timerSet {
+		op.timer.Stop()
+	}
+}
+
+// resetTimer arms op's one timer for d.
+func (op *fetchOp) resetTimer(d time.Duration) {
+	if op.timer == nil {
+		op.timer = time.NewTimer(d)
+		return
+	}
+	op.timer.Reset(d) // Go 1.23+: no stale fire survives Reset
+}
+
+// budget decides which partitions' records go into the answer: in order,
+// each within its partition limit and what is left of the response
+// limit, except that the first partition with data is always answered
+// whole (KIP-74: its region holds at least one complete batch, however
+// large, so a consumer can always make progress). Regions left out are
+// released. It returns the bytes answered and whether any partition
+// failed.
+func (op *fetchOp) budget() (bytes int64, failed bool) {
+	remaining := int64(max(op.maxBytes, 0))
+	first := true
+	for i := range op.parts {
+		fp := &op.parts[i]
+		fp.include = false
+		if fp.code != 0 {
+			failed = true
+			continue
+		}
+		n := fp.records.Len()
+		if n == 0 {
+			continue
+		}
+		if first || n <= min(int64(max(fp.maxBytes, 0)), remaining) {
+			fp.include = true
+			first = false
+			bytes += n
+			remaining = max(remaining-n, 0)
+			continue
+		}
+		fp.records.Release()
+		fp.records = partlog.Region{}
+	}
+	return bytes, failed
+}
+
+// releaseAll drops every region held.
+func (op *fetchOp) releaseAll() {
+	for i := range op.parts {
+		op.parts[i].records.Release()
+		op.parts[i].records = partlog.Region{}
+		op.parts[i].include = false
+	}
+}
+
+// await is the writer-side half: collect, long-poll, answer.
+func (op *fetchOp) await() reply {
+	deadlineMs := op.startMs + op.wait.Milliseconds()
+	deadline := time.UnixMilli(deadlineMs)
+	expired := false
+	for {
+		op.collect()
+		bytes, failed := op.budget()
+		// As Kafka's DelayedFetch: answer at once with enough bytes, on
+		// any error, with nothing to wait on, or once the wait is over.
+		if bytes >= int64(op.minBytes) || failed || op.wait <= 0 || op.results == nil || expired {
+			break
+		}
+		left := time.Until(deadline)
+		if left <= 0 {
+			break
+		}
+		if op.wake == nil {
+			op.wake = make(chan struct{}, 1)
+		}
+		// A watch wakes at once if the high watermark already passed
+		// its offset, so data arriving between the read and here is not
+		// missed.
+		for i := range op.parts {
+			fp := &op.parts[i]
+			if fp.p != nil {
+				fp.p.Watch(actors.WatchRequest{Offset: fp.hwm, DeadlineMs: deadlineMs, Wake: op.wake})
+			}
+		}
+		op.resetTimer(left)
+		select {
+		case <-op.wake:
+			op.timer.Stop()
+		case <-op.timer.C:
+			expired = true // read once more, then answer whatever there is
+		case <-op.done:
+			op.timer.Stop()
+			expired = true // the answer will be discarded; finish quickly
+		}
+		op.releaseAll()
+		op.read()
+	}
+	if op.timer != nil {
+		op.timer.Stop()
+	}
+	return reply{fetch: op.answer()}
+}
+
+// answer builds the response from the last read, and updates or opens the
+// fetch session.
+func (op *fetchOp) answer() *fetchReply {
+	f := &fetchReply{}
+	resp := &f.resp
+	resp.Default()
+	resp.Version = op.version
+
+	switch op.mode {
+	case sessionUpdate:
+		resp.SessionID = op.sess.id
+		op.sess.mu.Lock()
+		op.selectIncremental()
+		op.sess.mu.Unlock()
+	case sessionNew:
+		resp.SessionID = op.openSession()
+	}
+
+	// Count what goes in, then fill one backing array for the partitions.
+	// Consecutive partitions of one topic share a topic entry, as in
+	// Kafka; a topic split by others appears more than once.
+	nParts, nTopics, nRecords := 0, 0, 0
+	var prev *fetchPart
+	for i := range op.parts {
+		fp := &op.parts[i]
+		if !op.selected(fp) {
+			continue
+		}
+		if prev == nil || !op.sameTopic(prev, fp) {
+			nTopics++
+		}
+		prev = fp
+		nParts++
+		if fp.include {
+			nRecords++
+		}
+	}
+	parts := make([]kmsg.FetchResponseTopicPartition, nParts)
+	resp.Topics = make([]kmsg.FetchResponseTopic, 0, nTopics)
+	if nRecords > 0 {
+		f.records = make([]fetchRecords, 0, nRecords)
+	}
+	k, topicStart := 0, 0
+	prev = nil
+	for i := range op.parts {
+		fp := &op.parts[i]
+		if !op.selected(fp) {
+			fp.records.Release() // not answered: drop its data
+			fp.records = partlog.Region{}
+			continue
+		}
+		if prev == nil || !op.sameTopic(prev, fp) {
+			st := kmsg.FetchResponseTopic{TopicID: fp.topicID}
+			if op.version < 13 {
+				st.Topic = fp.topic
+			}
+			resp.Topics = append(resp.Topics, st)
+			topicStart = k
+		}
+		prev = fp
+		sp := &parts[k]
+		k++
+		sp.Default()
+		sp.Partition = fp.partition
+		sp.ErrorCode = fp.code
+		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = fp.hwm, fp.lso, fp.lsof
+		sp.RecordBatches = emptyRecords
+		if op.readCommitted {
+			// The log keeps no aborted-transaction index yet; an empty
+			// (not null) list is what read_committed consumers expect.
+			sp.AbortedTransactions = noAbortedTransactions
+		}
+		resp.Topics[len(resp.Topics)-1].Partitions = parts[topicStart:k:k]
+		if fp.include {
+			f.records = append(f.records, fetchRecords{part: sp, region: fp.records})
+		} else {
+			fp.records.Release()
+		}
+		fp.records = partlog.Region{} // owned by f now, or released
+	}
+	op.addLeaderHints(resp)
+	return f
+}
+
+var noAbortedTransactions = []kmsg.FetchResponseTopicPartitionAbortedTransaction{}
+
+// sameTopic reports whether two partitions belong to the same topic.
+func (op *fetchOp) sameTopic(a, b *fetchPart) bool {
+	if op.version >= 13 {
+		return a.topicID == b.topicID
+	}
+	return a.topic == b.topic
+}
+
+// selected reports whether fp is in the answer: every partition of a full
+// fetch, and in an incremental one those selectIncremental kept.
+func (op *fetchOp) selected(fp *fetchPart) bool {
+	return op.mode != sessionUpdate || fp.sp != nil
+}
+
+// selectIncremental decides which session partitions the incremental
+// answer carries (those with records, errors, or changed offsets; KIP-227),
+// records what they are told, and moves partitions that return data to
+// the end of the session so the others go first next time. Unselected
+// parts get sp = nil. sess.mu is held.
+func (op *fetchOp) selectIncremental() {
+	sess := op.sess
+	moved := 0
+	for i := range op.parts {
+		fp := &op.parts[i]
+		sp := fp.sp
+		if sp == nil || sp.removed {
+			fp.sp = nil
+			continue
+		}
+		if !sp.mustRespond(fp.code, fp.hwm, fp.lso, fp.lsof, fp.include) {
+			fp.sp = nil
+			continue
+		}
+		if fp.include {
+			sp.moveToEnd = true
+			moved++
+		}
+	}
+	if moved == 0 {
+		return
+	}
+	reordered := sess.spare[:0]
+	for _, sp := range sess.parts {
+		if !sp.moveToEnd {
+			reordered = append(reordered, sp)
+		}
+	}
+	for _, sp := range sess.parts {
+		if sp.moveToEnd {
+			sp.moveToEnd = false
+			reordered = append(reordered, sp)
+		}
+	}
+	clear(sess.parts)
+	sess.spare = sess.parts[:0]
+	sess.parts = reordered
+}
+
+// openSession creates the session a full fetch with epoch 0 asked for,
+// from the partitions as just answered. It returns 0 if the cache has no
+// room (the client then keeps sending full fetches).
+func (op *fetchOp) openSession() int32 {
+	if len(op.parts) == 0 {
+		return 0
+	}
+	sps := make([]sessionPartition, len(op.parts))
+	ptrs := make([]*sessionPartition, len(op.parts))
+	for i := range op.parts {
+		fp := &op.parts[i]
+		sp := &sps[i]
+		topic := fp.topic
+		if op.version >= 13 {
+			topic = ""
+		}
+		*sp = sessionPartition{
+			key:         sessionKey{topic: topic, id: fp.topicID, partition: fp.partition},
+			offset:      fp.offset,
+			maxBytes:    fp.maxBytes,
+			leaderEpoch: fp.leaderEpoch,
+			hwm:         -1, lso: -1, logStart: -1,
+		}
+		if op.version < 13 {
+			sp.key.id = [16]byte{}
+		}
+		sp.mustRespond(fp.code, fp.hwm, fp.lso, fp.lsof, fp.include)
+		ptrs[i] = sp
+	}
+	return op.s.fetchSessions().create(ptrs, op.version >= 13, time.Now().UnixMilli())
+}
+
+// addLeaderHints fills, for v12+, the current leader of partitions
+// answered NOT_LEADER_OR_FOLLOWER, and from v16 that leader's endpoint
+// (KIP-951), so the consumer can move without a metadata round trip.
+func (op *fetchOp) addLeaderHints(resp *kmsg.FetchResponse) {
+	if op.version < 12 {
+		return
+	}
+	for ti := range resp.Topics {
+		st := &resp.Topics[ti]
+		var topic *metadata.Topic
+		for pi := range st.Partitions {
+			sp := &st.Partitions[pi]
+			if sp.ErrorCode != kerr.NotLeaderForPartition.Code {
+				continue
+			}
+			if topic == nil {
+				if op.version >= 13 {
+					topic = op.img.TopicByID(st.TopicID)
+				} else {
+					topic = op.img.Topic(st.Topic)
+				}
+				if topic == nil {
+					break
+				}
+			}
+			leader, epoch, b, ok := leaderOf(op.img, topic, sp.Partition)
+			if !ok {
+				continue
+			}
+			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
+			if op.version >= 16 && !hasFetchBroker(resp.Brokers, leader) {
+				resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{
+					NodeID: b.ID, Host: b.Host, Port: b.Port, Rack: rackPtr(b.Rack),
+				})
+			}
+		}
+	}
+}
+
+func hasFetchBroker(bs []kmsg.FetchResponseBroker, id int32) bool {
+	for i := range bs {
+		if bs[i].NodeID == id {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,367 @@
+package wire
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/batch"
+	"github.com/troupe-io/troupe/metadata"
+	"github.com/troupe-io/troupe/partlog"
+)
+
+// fakeBackend is an in-memory Backend for the protocol tests. Metadata
+// goes through the real metadata.Controller over an in-memory journal, so
+// administrative requests meet the same validation as on a node; the
+// partitions are fakePartitions that keep produced batches in memory.
+type fakeBackend struct {
+	nodeID int32
+	ctrl   *metadata.Controller
+
+	mu         sync.Mutex
+	limits     Limits
+	brokerCfgs []metadata.ConfigValue
+	parts      map[fakePartitionKey]*fakePartition
+	// allocErr, when set, is what AllocateProducerID fails with.
+	allocErr error
+	// calls counts Backend calls by method name, for tests that check a
+	// request never reached the Backend.
+	calls map[string]int
+}
+
+type fakePartitionKey struct {
+	topic     metadata.TopicID
+	partition int32
+}
+
+// fakeBrokerConfigs are the broker's configs: log.retention.ms is
+// explicitly set, the rest are defaults.
+var fakeBrokerConfigs = []metadata.ConfigValue{
+	{Name: "auto.create.topics.enable", Value: "true", Source: metadata.SourceDefault, ReadOnly: true, Type: metadata.TypeBoolean, Doc: "Create topics on first use."},
+	{Name: "default.replication.factor", Value: "1", Source: metadata.SourceDefault, ReadOnly: true, Type: metadata.TypeInt},
+	{Name: "log.retention.ms", Value: "3600000", Source: metadata.SourceStaticBroker, ReadOnly: true, Type: metadata.TypeLong, Doc: "How long to keep data."},
+	{Name: "message.max.bytes", Value: "1048588", Source: metadata.SourceDefault, ReadOnly: true, Type: metadata.TypeInt},
+	{Name: "num.partitions", Value: "1", Source: metadata.SourceDefault, ReadOnly: true, Type: metadata.TypeInt},
+	{Name: "sasl.jaas.config", Value: "secret", Source: metadata.SourceStaticBroker, ReadOnly: true, Sensitive: true, Type: metadata.TypePassword},
+}
+
+// newFakeBackend returns a backend for node 1 of cluster "fake-cluster"
+// with no broker registered yet: call registerBroker with the address the
+// server listens on, so that real clients connect to it.
+func newFakeBackend() *fakeBackend {
+	d := metadata.Defaults{
+		NumPartitions:     1,
+		ReplicationFactor: 1,
+		DeleteTopicEnable: true,
+		BrokerConfig:      staticBrokerConfig(fakeBrokerConfigs),
+	}
+	// Topic ids from a seeded generator: tests are deterministic.
+	random := rand.NewChaCha8([32]byte{'t', 'r', 'o', 'u', 'p', 'e'})
+	ctrl, err := metadata.NewController(&memJournal{}, 1, "fake-cluster", d, random)
+	if err != nil {
+		panic(err) // an empty in-memory journal cannot fail to replay
+	}
+	return &fakeBackend{
+		nodeID: 1,
+		ctrl:   ctrl,
+		limits: Limits{
+			SocketRequestMaxBytes: 1 << 20,
+			AutoCreateTopics:      false,
+			DeleteTopicEnable:     true,
+			MaxInflightPerConn:    64,
+		},
+		brokerCfgs: fakeBrokerConfigs,
+		parts:      map[fakePartitionKey]*fakePartition{},
+		calls:      map[string]int{},
+	}
+}
+
+// registerBroker registers this node's listener and makes it controller.
+func (fb *fakeBackend) registerBroker(host string, port int32) {
+	if err := fb.ctrl.RegisterBroker(metadata.BrokerRecord{ID: fb.nodeID, Host: host, Port: port}); err != nil {
+		panic(err)
+	}
+}
+
+func (fb *fakeBackend) setLimits(f func(*Limits)) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	f(&fb.limits)
+}
+
+func (fb *fakeBackend) called(method string) int {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.calls[method]
+}
+
+func (fb *fakeBackend) count(method string) {
+	fb.mu.Lock()
+	fb.calls[method]++
+	fb.mu.Unlock()
+}
+
+func (fb *fakeBackend) NodeID() int32          { return fb.nodeID }
+func (fb *fakeBackend) Image() *metadata.Image { return fb.ctrl.Image() }
+
+func (fb *fakeBackend) Limits() Limits {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.limits
+}
+
+func (fb *fakeBackend) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
+	fb.count("CreateTopics")
+	return fb.ctrl.CreateTopics(reqs, validateOnly)
+}
+
+func (fb *fakeBackend) DeleteTopics(ctx context.Context, names []string) []error {
+	fb.count("DeleteTopics")
+	return fb.ctrl.DeleteTopics(names)
+}
+
+func (fb *fakeBackend) CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
+	fb.count("CreatePartitions")
+	return fb.ctrl.CreatePartitions(reqs, validateOnly)
+}
+
+func (fb *fakeBackend) TopicConfigs(topic string) ([]metadata.ConfigValue, error) {
+	fb.count("TopicConfigs")
+	t := fb.ctrl.Image().Topic(topic)
+	if t == nil {
+		return nil, fmt.Errorf("topic %q does not exist: %w", topic, kerr.UnknownTopicOrPartition)
+	}
+	return metadata.EffectiveTopicConfigs(t, staticBrokerConfig(fb.BrokerConfigs())), nil
+}
+
+func (fb *fakeBackend) BrokerConfigs() []metadata.ConfigValue {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return slices.Clone(fb.brokerCfgs)
+}
+
+func (fb *fakeBackend) AlterTopicConfigs(ctx context.Context, topic string, ops []metadata.ConfigOp, validateOnly bool) error {
+	fb.count("AlterTopicConfigs")
+	return fb.ctrl.AlterTopicConfigs(topic, ops, validateOnly)
+}
+
+func (fb *fakeBackend) AllocateProducerID(ctx context.Context) (int64, error) {
+	fb.count("AllocateProducerID")
+	fb.mu.Lock()
+	err := fb.allocErr
+	fb.mu.Unlock()
+	if err != nil {
+		return 0, err
+	}
+	return fb.ctrl.AllocateProducerID()
+}
+
+// Partition returns the fake partition of an existing partition led by
+// this node, creating it on first use.
+func (fb *fakeBackend) Partition(topic string, partition int32) Partition {
+	t := fb.ctrl.Image().Topic(topic)
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) || t.Partitions[partition].Leader != fb.nodeID {
+		return nil // an untyped nil: handlers compare against nil
+	}
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	k := fakePartitionKey{t.ID, partition}
+	p := fb.parts[k]
+	if p == nil {
+		p = &fakePartition{opts: batch.Options{MaxBatchBytes: 1048588}}
+		fb.parts[k] = p
+	}
+	return p
+}
+
+// fakePartition is a partition actor stand-in: it answers every request
+// at once, in the caller's goroutine. Produced batches are kept (copied)
+// in memory; Fetch answers offsets and watermarks with an empty Region,
+// since only partlog can make Regions with data — tests that need record
+// bytes on the wire extend this.
+type fakePartition struct {
+	opts batch.Options
+
+	mu       sync.Mutex
+	batches  [][]byte // produced records, one entry per Produce
+	logStart int64
+	hwm      int64
+	watches  []actors.WatchRequest
+	// dropped counts replies that found their channel full: a caller
+	// that did not size its reply channel (the actors' contract).
+	dropped int
+}
+
+func (p *fakePartition) BatchOptions() batch.Options { return p.opts }
+
+func (p *fakePartition) Produce(req actors.ProduceRequest) {
+	p.mu.Lock()
+	base := p.hwm
+	p.batches = append(p.batches, slices.Clone(req.Records))
+	n := req.Summary.OffsetCount
+	if n <= 0 {
+		n = 1
+	}
+	p.hwm += n
+	res := actors.ProduceResult{Tag: req.Tag, BaseOffset: base, LogAppendTime: -1, LogStartOffset: p.logStart}
+	watches := p.takeWatchesLocked()
+	p.mu.Unlock()
+	for _, w := range watches {
+		wake(w.Wake)
+	}
+	if req.Reply != nil {
+		p.send(func() bool {
+			select {
+			case req.Reply <- res:
+				return true
+			default:
+				return false
+			}
+		})
+	}
+}
+
+func (p *fakePartition) Fetch(req actors.FetchRequest) {
+	p.mu.Lock()
+	res := actors.FetchResult{Tag: req.Tag, HighWatermark: p.hwm, LastStableOffset: p.hwm, LogStartOffset: p.logStart, Records: partlog.Region{}}
+	if req.Offset < p.logStart || req.Offset > p.hwm {
+		res.ErrorCode = kerr.OffsetOutOfRange.Code
+	}
+	p.mu.Unlock()
+	p.send(func() bool {
+		select {
+		case req.Reply <- res:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+func (p *fakePartition) Watch(req actors.WatchRequest) {
+	p.mu.Lock()
+	ready := p.hwm > req.Offset
+	if !ready {
+		p.watches = append(p.watches, req)
+	}
+	p.mu.Unlock()
+	if ready {
+		wake(req.Wake)
+	}
+}
+
+func (p *fakePartition) ListOffsets(req actors.ListOffsetsRequest) {
+	p.mu.Lock()
+	res := actors.ListOffsetsResult{Tag: req.Tag, Timestamp: -1, LeaderEpoch: 0}
+	switch req.Timestamp {
+	case -2:
+		res.Offset = p.logStart
+	case -3:
+		res.Offset = max(p.hwm-1, p.logStart)
+	default: // latest, and timestamps: no timestamps are kept
+		res.Offset = p.hwm
+	}
+	p.mu.Unlock()
+	p.send(func() bool {
+		select {
+		case req.Reply <- res:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+func (p *fakePartition) DeleteRecords(req actors.DeleteRecordsRequest) {
+	p.mu.Lock()
+	res := actors.DeleteRecordsResult{Tag: req.Tag}
+	off := req.Offset
+	if off == -1 {
+		off = p.hwm
+	}
+	if off < 0 || off > p.hwm {
+		res.ErrorCode = kerr.OffsetOutOfRange.Code
+	} else {
+		p.logStart = max(p.logStart, off)
+	}
+	res.LowWatermark = p.logStart
+	p.mu.Unlock()
+	p.send(func() bool {
+		select {
+		case req.Reply <- res:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+// produced returns copies of the produced record sets, in order.
+func (p *fakePartition) produced() [][]byte {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	out := make([][]byte, len(p.batches))
+	for i, b := range p.batches {
+		out[i] = slices.Clone(b)
+	}
+	return out
+}
+
+func (p *fakePartition) send(try func() bool) {
+	if !try() {
+		p.mu.Lock()
+		p.dropped++
+		p.mu.Unlock()
+	}
+}
+
+func (p *fakePartition) takeWatchesLocked() []actors.WatchRequest {
+	var ready, keep []actors.WatchRequest
+	for _, w := range p.watches {
+		if p.hwm > w.Offset {
+			ready = append(ready, w)
+		} else {
+			keep = append(keep, w)
+		}
+	}
+	p.watches = keep
+	return ready
+}
+
+func wake(ch chan<- struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
+// memJournal is a metadata.Journal in memory.
+type memJournal struct {
+	mu   sync.Mutex
+	recs []metadata.Record
+}
+
+func (j *memJournal) Append(recs []metadata.Record) (int64, error) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.recs = append(j.recs, recs...)
+	return int64(len(j.recs) - 1), nil
+}
+
+func (j *memJournal) Replay(fn func(offset int64, rec metadata.Record) error) error {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	for i, r := range j.recs {
+		if err := fn(int64(i), r); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (j *memJournal) Close() error { return nil }
