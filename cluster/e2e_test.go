@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -507,6 +510,24 @@ func TestManyConnections(t *testing.T) {
 	for i := 1; i < len(vals); i++ {
 		if vals[i] == vals[i-1] {
 			t.Fatalf("duplicate %s", vals[i])
+		}
+	}
+}
+
+func TestMetricsEndpoint(t *testing.T) {
+	addr := freeAddr(t)
+	tn := startNode(t, "troupe.metrics.listener="+addr)
+	tn.createTopic("m", 2, nil)
+	produceN(t, tn.client(kgo.DefaultProduceTopic("m")), "m", 10, "x")
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{`troupe_requests_total{api="Produce"}`, "troupe_partitions_led 2", "troupe_topics 1", "go_goroutines"} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
 		}
 	}
 }

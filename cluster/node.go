@@ -34,6 +34,7 @@ type Node struct {
 	host       *actors.Host
 	server     *wire.Server
 	listener   net.Listener
+	metrics    *metricsServer
 
 	// topicIDs remembers which incarnation of each topic name runs here,
 	// so a topic deleted and re-created under the same name is noticed.
@@ -112,6 +113,11 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	})
 
+	if cfg.MetricsListener != "" {
+		if n.metrics, err = startMetrics(n, cfg.MetricsListener); err != nil {
+			return nil, err
+		}
+	}
 	n.server = wire.NewServer(n, wire.Options{Logger: logger.With("component", "wire")})
 	go func() { n.serveErr <- n.server.Serve(n.listener) }()
 	ok = true
@@ -129,6 +135,9 @@ func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 // closes its log), close the metadata journal and the index.
 func (n *Node) Close(ctx context.Context) error {
 	var errs []error
+	if n.metrics != nil {
+		errs = append(errs, n.metrics.close(ctx))
+	}
 	if n.server != nil {
 		if err := n.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown listener: %w", err))

@@ -22,17 +22,28 @@ import (
 // below StartOffset or above EndOffset gives ErrOffsetOutOfRange. The
 // caller must Release the Region. Safe from any goroutine.
 func (l *Log) Read(offset int64, maxBytes int, limit int64) (Region, error) {
+	// A retention pass or Truncate between the index lookup and taking the
+	// segment makes the lookup stale; looking again sees the new state.
+	for attempt := 0; ; attempt++ {
+		r, retry, err := l.read(offset, maxBytes, limit)
+		if !retry || attempt == 2 {
+			return r, err
+		}
+	}
+}
+
+func (l *Log) read(offset int64, maxBytes int, limit int64) (_ Region, retry bool, _ error) {
 	if l.closed.Load() {
-		return Region{}, ErrClosed
+		return Region{}, false, ErrClosed
 	}
 	end := l.end.Load()
 	start := l.start.Load()
 	if offset < start || offset > end {
-		return Region{}, fmt.Errorf("%w: %s: offset %d not in [%d, %d]", ErrOffsetOutOfRange, l.id, offset, start, end)
+		return Region{}, false, fmt.Errorf("%w: %s: offset %d not in [%d, %d]", ErrOffsetOutOfRange, l.id, offset, start, end)
 	}
 	limit = min(limit, end)
 	if offset >= limit {
-		return Region{}, nil
+		return Region{}, false, nil
 	}
 
 	var lo, hi keyBuf
@@ -41,14 +52,14 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) (Region, error) {
 		UpperBound: hi.kindEnd(l.num, kindOffset),
 	})
 	if err != nil {
-		return Region{}, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
+		return Region{}, false, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
 	}
 	var e batchEntry
 	var first, total, segBase int64
 	for ok := it.First(); ok; ok = it.Next() {
 		if err := e.decode(it.Value()); err != nil {
 			_ = it.Close()
-			return Region{}, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
+			return Region{}, false, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
 		}
 		base := decodeOffsetKey(it.Key()) - int64(e.lastOffsetDelta)
 		if base >= limit {
@@ -62,10 +73,10 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) (Region, error) {
 		total += int64(e.size)
 	}
 	if err := it.Close(); err != nil {
-		return Region{}, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
+		return Region{}, false, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
 	}
 	if total == 0 {
-		return Region{}, nil
+		return Region{}, false, nil
 	}
 
 	l.mu.RLock()
@@ -76,13 +87,9 @@ func (l *Log) Read(offset int64, maxBytes int, limit int64) (Region, error) {
 	}
 	l.mu.RUnlock()
 	if sf == nil {
-		// Retention or Truncate removed the bytes after the index lookup.
-		if offset < l.start.Load() {
-			return Region{}, fmt.Errorf("%w: %s: offset %d deleted during read", ErrOffsetOutOfRange, l.id, offset)
-		}
-		return Region{}, fmt.Errorf("partlog: %s: read at %d: segment %d changed during read", l.id, offset, segBase)
+		return Region{}, true, fmt.Errorf("partlog: %s: read at %d: segment %d keeps changing", l.id, offset, segBase)
 	}
-	return Region{r: &region{sf: sf, pos: first, n: total}}, nil
+	return Region{r: &region{sf: sf, pos: first, n: total}}, false, nil
 }
 
 // findSegment returns the segment whose base is exactly base, or nil.

@@ -347,6 +347,14 @@ func startDPServer(t testing.TB, b Backend) (*Server, string) {
 	if err != nil {
 		t.Fatalf("listen: %v", err)
 	}
+	if dp, ok := b.(*dpBackend); ok {
+		// Advertise the real listener, so clients connect back to it.
+		tcp := ln.Addr().(*net.TCPAddr)
+		dp.mu.Lock()
+		dp.apply(metadata.Record{Type: metadata.RecordRegisterBroker, Broker: &metadata.BrokerRecord{
+			ID: dpNodeID, Host: tcp.IP.String(), Port: int32(tcp.Port)}})
+		dp.mu.Unlock()
+	}
 	s := NewServer(b, Options{Listener: ln})
 	done := make(chan error, 1)
 	go func() { done <- s.Serve(ln) }()

@@ -59,7 +59,7 @@ func newConsumeCmd(s *streams) *cobra.Command {
 	fs.BoolVar(&flags.format.offset, "print-offset", false, "print each record's offset")
 	fs.BoolVar(&flags.format.headers, "print-headers", false, "print each record's headers")
 	fs.BoolVar(&flags.format.key, "print-key", false, "print each record's key")
-	fs.StringVar(&flags.keySeparator, "key-separator", `\t`, `separator between printed fields ("\t" is a tab)`)
+	fs.StringVar(&flags.keySeparator, "key-separator", "\t", `separator between printed fields ("\t" is a tab)`)
 	return c
 }
 

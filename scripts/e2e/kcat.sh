@@ -23,7 +23,7 @@ if ! command -v kcat >/dev/null; then
 	echo "FAIL kcat all: kcat is not installed (Debian: kcat)"
 	exit 1
 fi
-echo "$(kcat -V 2>&1 | grep -m1 '^Version')"
+kcat -V 2>&1 | grep '^Version' || true
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/troupe-kcat.XXXXXX")
 trap 'rm -rf "$WORK"' EXIT

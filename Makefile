@@ -1,0 +1,60 @@
+# Troupe's build and test entry points. `make test` is what CI runs.
+
+GO ?= go
+BIN := bin/troupe
+# Per test binary; the whole suite must stay well under 15 minutes on 2 cores.
+TEST_TIMEOUT ?= 10m
+# Fuzzing per target: short in `make test`, longer in `make fuzz`.
+FUZZTIME ?= 10s
+LONG_FUZZTIME ?= 5m
+# Benchmark filter: make bench BENCH=Produce
+BENCH ?= .
+# Extra flags for go test, e.g. make test-short GOTESTFLAGS=-race
+GOTESTFLAGS ?=
+GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
+STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
+
+.PHONY: all build run test test-short test-race fuzz-short e2e bench lint fuzz crash clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/troupe
+
+# A single node with the embedded defaults: 127.0.0.1:9092, data in ./data.
+run: build
+	./$(BIN) broker
+
+# Unit tests, a short fuzz of every fuzz target, then the client scripts.
+test: test-short fuzz-short e2e
+
+test-short:
+	$(GO) test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+
+test-race:
+	$(GO) test -race -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
+
+fuzz-short:
+	scripts/fuzz.sh $(FUZZTIME)
+
+e2e: build
+	scripts/e2e.sh
+
+# The perf harness joins this target once it exists.
+bench:
+	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+lint:
+	$(GO) vet ./...
+	@test -x "$(STATICCHECK)" || { echo "installing staticcheck"; $(GO) install honnef.co/go/tools/cmd/staticcheck@latest; }
+	$(STATICCHECK) ./...
+
+fuzz:
+	scripts/fuzz.sh $(LONG_FUZZTIME)
+
+crash: build
+	@test -x scripts/crash.sh || { echo "scripts/crash.sh does not exist yet" >&2; exit 1; }
+	scripts/crash.sh
+
+clean:
+	rm -rf bin
