@@ -133,7 +133,7 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: producers, NowMs: h.clock().UnixMilli()})
 	_ = core.Ready()
 
-	p := &Partition{id: id, root: h.system.Root, leaderEpoch: leaderEpoch}
+	p := &Partition{id: id, root: h.system.Root, leaderEpoch: leaderEpoch, cfg: cfg}
 	p.validate.Store(&cfg.Validate)
 	a := &partitionActor{
 		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
@@ -194,6 +194,9 @@ type Partition struct {
 	root        *actor.RootContext
 	leaderEpoch int32
 	validate    atomic.Pointer[batch.Options]
+	// cfg is the last configuration sent to the actor; owned by the Host's
+	// caller (reconciliation is serialised by the node).
+	cfg PartitionConfig
 }
 
 // BatchOptions are the produce validation settings of the topic.
@@ -208,8 +211,12 @@ func (p *Partition) Watch(r WatchRequest)                 { p.root.Send(p.pid, &
 func (p *Partition) ListOffsets(r ListOffsetsRequest)     { p.root.Send(p.pid, &r) }
 func (p *Partition) DeleteRecords(r DeleteRecordsRequest) { p.root.Send(p.pid, &r) }
 
-// Reconfigure applies changed topic configs.
+// Reconfigure applies changed topic configs; unchanged ones cost nothing.
 func (p *Partition) Reconfigure(cfg PartitionConfig) {
+	if cfg == p.cfg {
+		return
+	}
+	p.cfg = cfg
 	v := cfg.Validate
 	p.validate.Store(&v)
 	p.root.Send(p.pid, &cfg)

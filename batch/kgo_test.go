@@ -74,7 +74,7 @@ func TestValidateFranzGoBatches(t *testing.T) {
 	}
 }
 
-const kgoRecords = 6000
+const kgoRecords = 4000
 
 // produceWithKgo writes kgoRecords keyed records and returns them by key.
 func produceWithKgo(t *testing.T, opts []kgo.Opt, txn bool) map[string]*kgo.Record {

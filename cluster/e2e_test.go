@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/rand"
 	"net"
 	"net/http"
 	"sort"
@@ -529,5 +530,33 @@ func TestMetricsEndpoint(t *testing.T) {
 		if !strings.Contains(string(body), want) {
 			t.Errorf("/metrics lacks %q", want)
 		}
+	}
+}
+
+func TestTopicConfigChangesApply(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("cfg", 1, map[string]*string{"message.timestamp.type": strp("LogAppendTime")})
+	cl := tn.client(kgo.DefaultProduceTopic("cfg"), kgo.ProducerLinger(0))
+	old := time.Now().Add(-48 * time.Hour)
+	if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("x"), Timestamp: old}).FirstErr(); err != nil {
+		t.Fatal(err)
+	}
+	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("cfg"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 1)
+	if since := time.Since(recs[0].Timestamp); since > time.Minute || since < -time.Minute {
+		t.Fatalf("LogAppendTime topic kept the producer's timestamp %v", recs[0].Timestamp)
+	}
+	if recs[0].Attrs.TimestampType() != 1 {
+		t.Fatalf("timestamp type %d, want log-append (1)", recs[0].Attrs.TimestampType())
+	}
+
+	if _, err := tn.admin().AlterTopicConfigs(ctxT(t), []kadm.AlterConfig{{Name: "max.message.bytes", Value: strp("2000")}}, "cfg"); err != nil {
+		t.Fatal(err)
+	}
+	// Random bytes, so the client's compression cannot shrink it.
+	big := make([]byte, 5000)
+	rand.New(rand.NewSource(1)).Read(big)
+	err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: big}).FirstErr()
+	if !errors.Is(err, kerr.MessageTooLarge) {
+		t.Fatalf("record over the altered max.message.bytes: %v", err)
 	}
 }

@@ -3,7 +3,6 @@ package wire
 import (
 	"context"
 	"encoding/binary"
-	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -285,7 +284,7 @@ func TestProduceWithKgo(t *testing.T) {
 	defer cancel()
 	total := 0
 	for _, acks := range []kgo.Acks{kgo.AllISRAcks(), kgo.LeaderAck(), kgo.NoAck()} {
-		opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.WithLogger(kgo.BasicLogger(os.Stderr, kgo.LogLevelDebug, nil)), kgo.RequiredAcks(acks), kgo.DefaultProduceTopic("t"),
+		opts := []kgo.Opt{kgo.SeedBrokers(addr), kgo.RequiredAcks(acks), kgo.DefaultProduceTopic("t"),
 			kgo.RecordPartitioner(kgo.RoundRobinPartitioner())}
 		if acks != kgo.AllISRAcks() {
 			opts = append(opts, kgo.DisableIdempotentWrite())

@@ -231,7 +231,10 @@ func (c *Core) produce(m Produce) {
 	last := batch.AssignOffsets(m.Records, base)
 	appendTime := int64(-1)
 	if c.settings.LogAppendTime {
+		// message.timestamp.type=LogAppendTime: the broker's clock, carried
+		// in by the host, becomes every record's timestamp.
 		appendTime = m.NowMs
+		batch.SetLogAppendTime(m.Records, appendTime)
 	}
 	c.ready.Appends = append(c.ready.Appends, Append{
 		Records: m.Records, BaseOffset: base, LastOffset: last, NowMs: m.NowMs, LogAppendTime: appendTime,
