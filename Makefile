@@ -52,9 +52,10 @@ lint:
 fuzz:
 	scripts/fuzz.sh $(LONG_FUZZTIME)
 
-crash: build
-	@test -x scripts/crash.sh || { echo "scripts/crash.sh does not exist yet" >&2; exit 1; }
-	scripts/crash.sh
+# The SIGKILL durability test (also part of test-short), repeated.
+CRASH_COUNT ?= 3
+crash:
+	$(GO) test -run 'TestCrashKeepsAcknowledgedRecords' -count=$(CRASH_COUNT) -v -timeout 20m ./cluster
 
 clean:
 	rm -rf bin

@@ -19,9 +19,9 @@ const (
 // Validation failures. Each maps to one Kafka error code; wrap them with
 // detail using fmt.Errorf("...: %w", ErrX) and test with errors.Is.
 var (
-	ErrCorrupt       = errors.New("corrupt record batch")        // CORRUPT_MESSAGE (2)
-	ErrTooLarge      = errors.New("record batch too large")      // MESSAGE_TOO_LARGE (10)
-	ErrInvalidRecord = errors.New("invalid record")              // INVALID_RECORD (87)
+	ErrCorrupt       = errors.New("corrupt record batch")   // CORRUPT_MESSAGE (2)
+	ErrTooLarge      = errors.New("record batch too large") // MESSAGE_TOO_LARGE (10)
+	ErrInvalidRecord = errors.New("invalid record")         // INVALID_RECORD (87)
 )
 
 // Header is a decoded v2 record batch header.

@@ -26,9 +26,12 @@ func Decompress(c Codec, src, dst []byte) ([]byte, error) {
 
 // DecompressLimit decompresses the records section src of a batch with
 // codec c into dst[:0], reusing its capacity, and returns the result. Output
-// beyond max bytes fails, as does any malformed input, with ErrCorrupt;
-// the codec never allocates much more than max. On failure the returned
-// slice is empty but may carry grown capacity worth reusing.
+// beyond max bytes fails, as does any malformed input, with ErrCorrupt. The
+// output buffer never grows much past max bytes, with one exception: a zstd
+// frame that does not declare its size is decoded by the shared decoder,
+// whose own bound is MaxDecompressed, before its size is checked against a
+// smaller max. On failure the returned slice is empty but may carry grown
+// capacity worth reusing. Safe for concurrent use.
 //
 // Snappy accepts both a raw block (what franz-go and librdkafka send) and
 // the xerial framing of the Java client.

@@ -156,6 +156,11 @@ func TestDecompressLimit(t *testing.T) {
 			}
 		})
 	}
+	// Limits above the shared zstd decoder's own take another decoder.
+	zcomp := mustCompress(t, CodecZstd, src)
+	if out, err := DecompressLimit(CodecZstd, zcomp, nil, 2*MaxDecompressed); err != nil || len(out) != len(src) {
+		t.Errorf("zstd with a %d byte limit: %d bytes, %v", 2*MaxDecompressed, len(out), err)
+	}
 	// A snappy block may not claim far more than it could hold.
 	forged := binary.AppendUvarint(nil, 50<<20)
 	forged = append(forged, 0)

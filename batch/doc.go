@@ -5,7 +5,21 @@
 // the partition leader validates it and assigns offsets by rewriting the
 // header in place, the log stores the same bytes, and fetches return them
 // unchanged. The fields rewritten here (base offset, partition leader epoch)
-// lie outside the CRC-32C, so rewriting never recomputes the checksum.
+// lie outside the CRC-32C, so rewriting never recomputes the checksum; only
+// SetLogAppendTime, which changes attributes and maxTimestamp, does.
+//
+// Who uses what:
+//   - the produce path: Validate, then AssignOffsets and
+//     SetPartitionLeaderEpoch on the same bytes;
+//   - the log's recovery scan: Iter, which stops at the first torn or
+//     corrupt batch and reports where the intact prefix ends;
+//   - readers of individual records (ListOffsets by timestamp, compaction,
+//     transaction markers): Payload, RecordIter, FirstOffsetAtOrAfter;
+//   - tests, and the broker's own writes: Builder and BuildBatch.
+//
+// Compressed payloads are inflated only into bounded buffers (see
+// DecompressLimit), so a hostile batch fails as ErrCorrupt rather than
+// exhausting memory.
 //
 // Layout of the 61-byte header (all big-endian):
 //

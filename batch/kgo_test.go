@@ -107,10 +107,10 @@ func produceWithKgo(t *testing.T, opts []kgo.Opt, txn bool) map[string]*kgo.Reco
 		wg.Add(1)
 		cl.Produce(ctx, r, func(_ *kgo.Record, err error) {
 			defer wg.Done()
-			if err != nil {
-				errMu.Lock()
-				firstErr = cmp(firstErr, err)
-				errMu.Unlock()
+			errMu.Lock()
+			defer errMu.Unlock()
+			if firstErr == nil {
+				firstErr = err
 			}
 		})
 	}
@@ -124,13 +124,6 @@ func produceWithKgo(t *testing.T, opts []kgo.Opt, txn bool) map[string]*kgo.Reco
 		}
 	}
 	return produced
-}
-
-func cmp(a, b error) error {
-	if a != nil {
-		return a
-	}
-	return b
 }
 
 // checkCaptured validates every captured partition payload and checks the

@@ -1,10 +1,6 @@
 package batch
 
-import (
-	"encoding/binary"
-	"fmt"
-	"math"
-)
+import "fmt"
 
 // Record layout inside a records section (all integers zigzag varints
 // unless noted):
@@ -19,32 +15,6 @@ import (
 //	value           bytes
 //	headerCount     varint
 //	headers         headerCount × (keyLength varint ≥ 0, key, valueLength varint ≥ -1, value)
-
-// readVarint decodes the zigzag varint at b[i:] and returns the index just
-// past it. Most lengths and deltas in practice fit one byte, hence the fast
-// path before binary.Varint.
-func readVarint(b []byte, i int) (v int64, next int, ok bool) {
-	if i >= len(b) {
-		return 0, i, false
-	}
-	if c := b[i]; c < 0x80 {
-		return int64(c>>1) ^ -int64(c&1), i + 1, true
-	}
-	v, n := binary.Varint(b[i:])
-	if n <= 0 {
-		return 0, i, false
-	}
-	return v, i + n, true
-}
-
-// readVarint32 is readVarint for fields Kafka defines as 32-bit.
-func readVarint32(b []byte, i int) (v int32, next int, ok bool) {
-	w, next, ok := readVarint(b, i)
-	if !ok || w < math.MinInt32 || w > math.MaxInt32 {
-		return 0, i, false
-	}
-	return int32(w), next, true
-}
 
 // varintLen is the encoded size of v as a zigzag varint.
 func varintLen(v int64) int {
@@ -84,25 +54,16 @@ func (h *RecordHeaders) Next() (key, value []byte, ok bool) {
 	if h.n <= 0 {
 		return nil, nil, false
 	}
-	// The lengths were range-checked by parseRecord; the checks here only
-	// keep a hand-made RecordHeaders from panicking.
-	kl, i, ok1 := readVarint32(h.b, 0)
-	if !ok1 || kl < 0 || int(kl) > len(h.b)-i {
+	// parseRecord checked these bytes; failing here only keeps a
+	// hand-made RecordHeaders from panicking.
+	c := cursor{b: h.b}
+	key, okKey := c.nullableBytes()
+	value, okValue := c.nullableBytes()
+	if !okKey || !okValue || key == nil {
 		h.n = 0
 		return nil, nil, false
 	}
-	key = h.b[i : i+int(kl) : i+int(kl)]
-	i += int(kl)
-	vl, i, ok1 := readVarint32(h.b, i)
-	if !ok1 || vl < -1 || int(vl) > len(h.b)-i {
-		h.n = 0
-		return nil, nil, false
-	}
-	if vl >= 0 {
-		value = h.b[i : i+int(vl) : i+int(vl)]
-		i += int(vl)
-	}
-	h.b = h.b[i:]
+	h.b = h.b[c.i:]
 	h.n--
 	return key, value, true
 }
@@ -121,6 +82,7 @@ type RecordIter struct {
 	want  int32 // records the header declares
 	index int32 // records returned so far
 	err   error
+	cur   RecordView // the record advance parsed last
 }
 
 // NewRecordIter iterates over section, which must hold exactly numRecords
@@ -131,101 +93,170 @@ func NewRecordIter(section []byte, numRecords int32) RecordIter {
 
 // Next returns the next record, or false at the end or on error (see Err).
 func (it *RecordIter) Next() (RecordView, bool) {
-	if it.err != nil {
+	if !it.advance() {
 		return RecordView{}, false
+	}
+	return it.cur, true
+}
+
+// advance parses the next record into it.cur. Validate uses it directly to
+// skip copying each record out.
+func (it *RecordIter) advance() bool {
+	if it.err != nil {
+		return false
 	}
 	if it.index >= it.want {
 		if it.pos != len(it.b) {
 			it.err = fmt.Errorf("%d bytes left after the %d records the header declares: %w", len(it.b)-it.pos, it.want, ErrInvalidRecord)
 		}
-		return RecordView{}, false
+		return false
 	}
 	if it.pos == len(it.b) {
 		it.err = fmt.Errorf("records section holds %d records, header declares %d: %w", it.index, it.want, ErrInvalidRecord)
-		return RecordView{}, false
+		return false
 	}
-	r, next, err := parseRecord(it.b, it.pos)
-	if err != nil {
-		it.err = fmt.Errorf("record %d at byte %d of the records section: %w", it.index, it.pos, err)
-		return RecordView{}, false
+	next, fail := parseRecord(it.b, it.pos, &it.cur)
+	if fail != parseOK {
+		it.err = fmt.Errorf("record %d at byte %d of the records section: %s: %w", it.index, it.pos, fail, ErrInvalidRecord)
+		return false
 	}
 	it.pos = next
 	it.index++
-	return r, true
+	return true
 }
 
 // Err is the reason Next stopped early, or nil after a clean end.
 func (it *RecordIter) Err() error { return it.err }
 
-// Index is the number of records Next has returned.
-func (it *RecordIter) Index() int32 { return it.index }
+// parseFailure says which part of a record failed to parse. Parsing
+// reports this small code rather than an error so that the hot path carries
+// no interface values; RecordIter turns it into an error.
+type parseFailure uint8
 
-// parseRecord decodes the record starting at b[pos] and returns the index
-// just past it. Every length is checked against the record's own length
-// before slicing, so a hostile record cannot reach outside itself.
-func parseRecord(b []byte, pos int) (r RecordView, next int, err error) {
-	length, i, ok := readVarint32(b, pos)
-	if !ok {
-		return r, 0, fmt.Errorf("unreadable length: %w", ErrInvalidRecord)
-	}
-	if length < 0 || int(length) > len(b)-i {
-		return r, 0, fmt.Errorf("length %d with %d bytes left: %w", length, len(b)-i, ErrInvalidRecord)
-	}
-	end := i + int(length)
-	rec := b[:end] // nothing below may read past this record
+const (
+	parseOK parseFailure = iota
+	badLength
+	badTimestampDelta
+	badOffsetDelta
+	badKey
+	badValue
+	badHeaderCount
+	badHeaderKey
+	badHeaderValue
+	badFill
+)
 
-	if i >= end {
-		return r, 0, fmt.Errorf("empty record: %w", ErrInvalidRecord)
+func (f parseFailure) String() string {
+	switch f {
+	case parseOK:
+		return "ok"
+	case badLength:
+		return "length invalid or past the records section"
+	case badTimestampDelta:
+		return "timestamp delta unreadable"
+	case badOffsetDelta:
+		return "offset delta unreadable"
+	case badKey:
+		return "key length invalid or past the record"
+	case badValue:
+		return "value length invalid or past the record"
+	case badHeaderCount:
+		return "header count invalid"
+	case badHeaderKey:
+		return "header key length invalid or past the record"
+	case badHeaderValue:
+		return "header value length invalid or past the record"
+	case badFill:
+		return "fields do not fill the record length exactly"
 	}
-	r.Attributes = int8(rec[i])
-	i++
-	if r.TimestampDelta, i, ok = readVarint(rec, i); !ok {
-		return r, 0, fmt.Errorf("unreadable timestamp delta: %w", ErrInvalidRecord)
-	}
-	if r.OffsetDelta, i, ok = readVarint32(rec, i); !ok {
-		return r, 0, fmt.Errorf("unreadable offset delta: %w", ErrInvalidRecord)
-	}
-	if r.Key, i, err = readBytes(rec, i, "key"); err != nil {
-		return r, 0, err
-	}
-	if r.Value, i, err = readBytes(rec, i, "value"); err != nil {
-		return r, 0, err
-	}
-	numHeaders, i, ok := readVarint32(rec, i)
-	if !ok || numHeaders < 0 {
-		return r, 0, fmt.Errorf("bad header count: %w", ErrInvalidRecord)
-	}
-	headersStart := i
-	// Each pass consumes at least two bytes or fails, so a huge declared
-	// count cannot loop longer than the record is long.
-	for h := int32(0); h < numHeaders; h++ {
-		kl, j, ok := readVarint32(rec, i)
-		if !ok || kl < 0 || int(kl) > end-j {
-			return r, 0, fmt.Errorf("header %d: bad key length: %w", h, ErrInvalidRecord)
-		}
-		i = j + int(kl)
-		if _, i, err = readBytes(rec, i, "header value"); err != nil {
-			return r, 0, fmt.Errorf("header %d: %w", h, err)
-		}
-	}
-	if i != end {
-		return r, 0, fmt.Errorf("record length %d but fields use %d: %w", length, int(length)-(end-i), ErrInvalidRecord)
-	}
-	r.Headers = RecordHeaders{b: rec[headersStart:end:end], n: int(numHeaders)}
-	return r, end, nil
+	return "unknown failure"
 }
 
-// readBytes reads a nullable length-prefixed byte string from b[i:].
-func readBytes(b []byte, i int, what string) ([]byte, int, error) {
-	n, i, ok := readVarint32(b, i)
-	if !ok || n < -1 {
-		return nil, i, fmt.Errorf("bad %s length: %w", what, ErrInvalidRecord)
+// parseRecord decodes the record starting at b[pos] into r and returns the
+// index just past it. Every length is checked against the record's own end
+// before slicing, so a hostile record cannot reach outside itself.
+func parseRecord(b []byte, pos int, r *RecordView) (next int, fail parseFailure) {
+	c := cursor{b: b, i: pos}
+	length, ok := c.varint()
+	if !ok || length <= 0 || length > int64(len(b)-c.i) {
+		return 0, badLength
+	}
+	end := c.i + int(length)
+	c.b = b[:end] // nothing below may read past this record
+
+	r.Attributes = int8(c.b[c.i]) // length > 0 makes this byte exist
+	c.i++
+	if r.TimestampDelta, ok = c.varint(); !ok {
+		return 0, badTimestampDelta
+	}
+	offsetDelta, ok := c.varint()
+	if !ok || offsetDelta != int64(int32(offsetDelta)) {
+		return 0, badOffsetDelta
+	}
+	r.OffsetDelta = int32(offsetDelta)
+	if r.Key, ok = c.nullableBytes(); !ok {
+		return 0, badKey
+	}
+	if r.Value, ok = c.nullableBytes(); !ok {
+		return 0, badValue
+	}
+	numHeaders, ok := c.varint()
+	if !ok || numHeaders < 0 || numHeaders > int64(end-c.i) {
+		return 0, badHeaderCount
+	}
+	headersStart := c.i
+	// Each pass consumes at least two bytes or fails, so a huge declared
+	// count cannot loop longer than the record is long.
+	for range numHeaders {
+		if key, ok := c.nullableBytes(); !ok || key == nil {
+			return 0, badHeaderKey
+		}
+		if _, ok := c.nullableBytes(); !ok {
+			return 0, badHeaderValue
+		}
+	}
+	if c.i != end {
+		return 0, badFill
+	}
+	r.Headers = RecordHeaders{b: c.b[headersStart:end:end], n: int(numHeaders)}
+	return end, parseOK
+}
+
+// cursor reads varint-framed fields from b, starting at i.
+type cursor struct {
+	b []byte
+	i int
+}
+
+// varint decodes a zigzag varint of at most ten bytes. It is written as
+// one small loop so that it inlines into parseRecord.
+func (c *cursor) varint() (int64, bool) {
+	var u uint64
+	for shift := uint(0); shift < 64; shift += 7 {
+		if c.i >= len(c.b) {
+			return 0, false
+		}
+		x := c.b[c.i]
+		c.i++
+		u |= uint64(x&0x7f) << shift
+		if x < 0x80 {
+			return int64(u>>1) ^ -int64(u&1), true
+		}
+	}
+	return 0, false
+}
+
+// nullableBytes reads a length-prefixed byte string; length -1 is null
+// (nil). The result's capacity ends with it.
+func (c *cursor) nullableBytes() ([]byte, bool) {
+	n, ok := c.varint()
+	if !ok || n < -1 || n > int64(len(c.b)-c.i) {
+		return nil, false
 	}
 	if n == -1 {
-		return nil, i, nil
+		return nil, true
 	}
-	if int(n) > len(b)-i {
-		return nil, i, fmt.Errorf("%s length %d with %d bytes left: %w", what, n, len(b)-i, ErrInvalidRecord)
-	}
-	return b[i : i+int(n) : i+int(n)], i + int(n), nil
+	s := c.b[c.i : c.i+int(n) : c.i+int(n)]
+	c.i += int(n)
+	return s, true
 }

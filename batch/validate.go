@@ -11,7 +11,10 @@ import (
 // Validate checks the records of one partition in a Produce request (one or
 // more concatenated v2 batches) before the leader appends them, and
 // summarises them. It reads the bytes in place and, for uncompressed
-// batches, never allocates unless it fails.
+// batches, never allocates unless it fails. Safe for concurrent use.
+//
+// Kafka itself accepts exactly one batch per partition from produce v3 on;
+// callers wanting that strictness check Summary.NumBatches.
 //
 // Per batch it checks, in order: the batch is complete, magic is 2, its
 // size is within opts.MaxBatchBytes, the CRC-32C matches, the codec is
@@ -117,19 +120,17 @@ func decompressLimit(maxBatchBytes int32) int {
 // walkRecords checks every record of an uncompressed records section.
 func walkRecords(section []byte, numRecords int32, requireKeys bool) error {
 	it := NewRecordIter(section, numRecords)
-	for {
-		r, ok := it.Next()
-		if !ok {
-			return it.Err()
-		}
-		// Index was advanced past r.
-		if want := it.Index() - 1; r.OffsetDelta != want {
-			return fmt.Errorf("record %d has offset delta %d: %w", want, r.OffsetDelta, ErrInvalidRecord)
+	for it.advance() {
+		r := &it.cur
+		index := it.index - 1
+		if r.OffsetDelta != index {
+			return fmt.Errorf("record %d has offset delta %d: %w", index, r.OffsetDelta, ErrInvalidRecord)
 		}
 		if requireKeys && r.Key == nil {
-			return fmt.Errorf("record %d has a null key, which a compacted topic cannot accept: %w", it.Index()-1, ErrInvalidRecord)
+			return fmt.Errorf("record %d has a null key, which a compacted topic cannot accept: %w", index, ErrInvalidRecord)
 		}
 	}
+	return it.Err()
 }
 
 // add folds one batch's header into the summary, checking that it belongs

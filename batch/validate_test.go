@@ -185,17 +185,36 @@ func TestValidateDoesNotAllocate(t *testing.T) {
 }
 
 // A batch inflating past the validation limit fails as corrupt instead of
-// being inflated in full. The payloads are runs of 1 MiB frames (gzip
-// members), which both codecs decode back to back, so the bombs are cheap
-// to build.
+// being inflated in full.
 func TestValidateZipBomb(t *testing.T) {
-	if testing.Short() {
+	if got := decompressLimit(1 << 20); got != MaxDecompressed {
+		t.Errorf("limit for 1 MiB batches: %d", got)
+	}
+	if got := decompressLimit(100 << 20); got != 200<<20 {
+		t.Errorf("limit for 100 MiB batches: %d", got)
+	}
+
+	// A zstd frame declaring more than the limit is refused unread: magic,
+	// single-segment descriptor with a 4-byte content size, then one RLE
+	// block of 1000 zero bytes.
+	declared := []byte{0x28, 0xb5, 0x2f, 0xfd, 0xa0}
+	declared = binary.LittleEndian.AppendUint32(declared, MaxDecompressed+1)
+	const blockHeader = 1000<<3 | 1<<1 | 1 // size, RLE type, last block
+	declared = append(declared, blockHeader&0xff, blockHeader>>8, 0, 0)
+	h := plainHeader(1)
+	h.Attributes = int16(CodecZstd)
+	if _, err := Validate(rawBatch(h, declared), Options{Deep: true}); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("zstd frame declaring %d bytes: %v, want ErrCorrupt", MaxDecompressed+1, err)
+	}
+
+	if testing.Short() || raceEnabled {
 		t.Skip("inflates 64 MiB")
 	}
+	// Runs of 1 MiB zstd frames and gzip members, which decode back to
+	// back, inflate to one frame more than the limit.
 	frames := MaxDecompressed>>20 + 1
 	for _, c := range []Codec{CodecGzip, CodecZstd} {
 		frame := mustCompress(t, c, make([]byte, 1<<20))
-		h := plainHeader(1)
 		h.Attributes = int16(c)
 		b := rawBatch(h, bytes.Repeat(frame, frames))
 		if _, err := Validate(b, Options{Deep: true, MaxBatchBytes: 1 << 20}); !errors.Is(err, ErrCorrupt) {

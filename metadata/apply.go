@@ -22,7 +22,7 @@ func Apply(img *Image, offset int64, rec Record) (*Image, error) {
 			return nil, errMissing(rec)
 		}
 		brokers := slices.Clone(img.Brokers)
-		nb := Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}
+		nb := Broker(*b)
 		i := sort.Search(len(brokers), func(i int) bool { return brokers[i].ID >= b.ID })
 		if i < len(brokers) && brokers[i].ID == b.ID {
 			brokers[i] = nb

@@ -41,9 +41,9 @@ type ConfigOp struct {
 type ConfigSource int8
 
 const (
-	SourceTopic         ConfigSource = 1 // DYNAMIC_TOPIC_CONFIG
-	SourceStaticBroker  ConfigSource = 4 // STATIC_BROKER_CONFIG
-	SourceDefault       ConfigSource = 5 // DEFAULT_CONFIG
+	SourceTopic        ConfigSource = 1 // DYNAMIC_TOPIC_CONFIG
+	SourceStaticBroker ConfigSource = 4 // STATIC_BROKER_CONFIG
+	SourceDefault      ConfigSource = 5 // DEFAULT_CONFIG
 )
 
 // ConfigValue is one effective topic config.

@@ -115,7 +115,7 @@ func (c *Controller) RegisterBroker(b BrokerRecord) error {
 	defer c.mu.Unlock()
 	img := c.img.Load()
 	var recs []Record
-	if cur, ok := img.Broker(b.ID); !ok || cur != (Broker{ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced}) {
+	if cur, ok := img.Broker(b.ID); !ok || cur != Broker(b) {
 		recs = append(recs, Record{Type: RecordRegisterBroker, Broker: &b})
 	}
 	if img.ControllerID != c.nodeID {

@@ -166,6 +166,9 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 		seg.firstAppendMs = nowMs
 	}
 
+	// A positioned write, not Write: vfs.File.Write may scribble on its
+	// input (the caller's batches), and after an in-place truncation the
+	// file position no longer matches the end of the data.
 	sf := seg.file.Load()
 	if n, err := sf.f.WriteAt(records, pos); err != nil || n != len(records) {
 		if err == nil {
@@ -269,7 +272,7 @@ func (l *Log) undoWrite(seg *segment, pos int64) {
 	if err != nil {
 		l.failed = err
 		l.logger.Error("partlog: cannot undo failed append; log refuses appends until reopened",
-			"log", l.id.String(), "segment", seg.path, "error", err)
+			"segment", seg.path, "error", err)
 	}
 }
 

@@ -200,6 +200,17 @@ const maxRefineBatches = 16
 // StartOffset: never an offset that cannot be read, never one past data
 // the caller asked for.
 func (l *Log) OffsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
+	// Retention may delete the batch found between the index lookup and
+	// reading it; the index then no longer leads there.
+	for attempt := 0; ; attempt++ {
+		offset, timestamp, found, err = l.offsetForTimestamp(ts)
+		if attempt == 2 || !errors.Is(err, ErrOffsetOutOfRange) {
+			return offset, timestamp, found, err
+		}
+	}
+}
+
+func (l *Log) offsetForTimestamp(ts int64) (offset, timestamp int64, found bool, err error) {
 	if l.closed.Load() {
 		return 0, 0, false, ErrClosed
 	}

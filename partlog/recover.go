@@ -235,7 +235,10 @@ func (l *Log) scan(si int, pos, next, start int64) (end int64, changed bool, err
 		changed = true
 	}
 
-	sc := segScanner{buf: make([]byte, 1<<20)}
+	// The window need not exceed what there is to scan: after a clean
+	// Close that is nothing, and opening thousands of logs should not
+	// allocate a megabyte each.
+	sc := segScanner{buf: make([]byte, min(max(l.bytesFrom(si, pos), batch.HeaderLen), 1<<20))}
 	torn := false
 	for i := si; i < len(l.segs) && !torn; i++ {
 		seg := l.segs[i]

@@ -247,7 +247,7 @@ func TestUnrecognizedFilesLeftAlone(t *testing.T) {
 // rounds) and recovers it: everything a Sync covered must be there, and
 // the log must be a prefix of what was appended.
 func TestCrashKeepsSyncedData(t *testing.T) {
-	for seed := uint64(1); seed <= 12; seed++ {
+	for seed := uint64(1); seed <= 6; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
 		fs := vfs.NewCrashableMem()
 		s := openTestStore(t, fs, "/d")
@@ -255,7 +255,7 @@ func TestCrashKeepsSyncedData(t *testing.T) {
 		l := openTestLog(t, s, testID, cfg)
 		var h history
 		durable := int64(0)
-		for step := range 60 {
+		for step := range 50 {
 			switch r := rng.IntN(10); {
 			case r < 6:
 				h.appendN(t, l, 1+rng.IntN(3), 1+rng.IntN(6), rng.IntN(150), 0, func(o int64) int64 { return o })

@@ -152,7 +152,8 @@ func firstFetchError(fetches kgo.Fetches) error {
 	if fetches.IsClientClosed() {
 		return kgo.ErrClientClosed
 	}
-	for _, fe := range fetches.Errors() {
+	if errs := fetches.Errors(); len(errs) > 0 {
+		fe := errs[0]
 		if fe.Topic != "" {
 			return fmt.Errorf("fetch %s[%d]: %w", fe.Topic, fe.Partition, fe.Err)
 		}

@@ -11,11 +11,11 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 FUZZTIME=${1:-10s}
-PKGS=${FUZZ_PKGS:-./...}
+read -ra pkgs <<<"${FUZZ_PKGS:-./...}"
 
 # `go test -list` prints each package's matching names, then a line
 # "ok <package> <time>" (or "? <package> [no test files]").
-list=$(go test -list '^Fuzz' $PKGS)
+list=$(go test -list '^Fuzz' "${pkgs[@]}")
 targets=$(awk '/^Fuzz/ { names[n++] = $1; next }
 	/^ok / { for (i = 0; i < n; i++) print $2, names[i]; n = 0; next }
 	{ n = 0 }' <<<"$list")

@@ -373,7 +373,7 @@ func TestListeners(t *testing.T) {
 			wantErr: "advertised listener EXTERNAL://h:2 (advertised.listeners at --override) has no listener of that name"},
 		{name: "advertised misses broker listener",
 			settings: []string{"listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9093", "advertised.listeners=CONTROLLER://h:9093"},
-			wantErr: "has no entry for the broker listener PLAINTEXT"},
+			wantErr:  "has no entry for the broker listener PLAINTEXT"},
 		{name: "controller listener first",
 			settings: []string{"listeners=CONTROLLER://127.0.0.1:9093,PLAINTEXT://127.0.0.1:9092", "controller.listener.names=CONTROLLER"},
 			wantBind: Listener{"PLAINTEXT", "127.0.0.1", 9092}, wantAdvertised: Listener{"PLAINTEXT", "127.0.0.1", 9092}},
@@ -382,7 +382,7 @@ func TestListeners(t *testing.T) {
 			wantBind: Listener{"PLAINTEXT", "127.0.0.1", 9092}, wantAdvertised: Listener{"PLAINTEXT", "127.0.0.1", 9092}},
 		{name: "only controller listeners",
 			settings: []string{"listeners=CONTROLLER://127.0.0.1:9093", "controller.listener.names=CONTROLLER"},
-			wantErr: "every listener in listeners at --override is a controller listener"},
+			wantErr:  "every listener in listeners at --override is a controller listener"},
 		{name: "unmapped name", settings: []string{"listeners=EXTERNAL://h:1"},
 			wantErr: "listener EXTERNAL://h:1 (listeners at --override) has no entry in listener.security.protocol.map (default); add EXTERNAL:PLAINTEXT"},
 		{name: "mapped name",
@@ -392,13 +392,13 @@ func TestListeners(t *testing.T) {
 			wantErr: "uses security protocol SSL: not supported yet"},
 		{name: "sasl by map",
 			settings: []string{"listeners=EXTERNAL://h:1", "listener.security.protocol.map=EXTERNAL:SASL_SSL"},
-			wantErr: "uses security protocol SASL_SSL: not supported yet"},
+			wantErr:  "uses security protocol SASL_SSL: not supported yet"},
 		{name: "unused ssl mapping is fine",
 			settings: []string{"listener.security.protocol.map=PLAINTEXT:PLAINTEXT,SSL:SSL"},
 			wantBind: Listener{"PLAINTEXT", "127.0.0.1", 9092}, wantAdvertised: Listener{"PLAINTEXT", "127.0.0.1", 9092}},
 		{name: "same port twice",
 			settings: []string{"listeners=PLAINTEXT://0.0.0.0:9092,CONTROLLER://127.0.0.1:9092", "controller.listener.names=CONTROLLER"},
-			wantErr: "bind the same port"},
+			wantErr:  "bind the same port"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

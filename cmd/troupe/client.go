@@ -93,17 +93,6 @@ func (f *clientFlags) connect(ctx context.Context, extra ...kgo.Opt) (*kgo.Clien
 	return cl, nil
 }
 
-// checkReachable connects once and disconnects; for commands that build
-// their own client later (perf) but should fail fast on a wrong address.
-func (f *clientFlags) checkReachable(ctx context.Context) error {
-	cl, err := f.connect(ctx)
-	if err != nil {
-		return err
-	}
-	cl.Close()
-	return nil
-}
-
 // admin wraps cl in an admin client whose broker-side timeouts match ours.
 func (f *clientFlags) admin(cl *kgo.Client) *kadm.Client {
 	adm := kadm.NewClient(cl)

@@ -199,7 +199,8 @@ func firstFetchError(fetches kgo.Fetches) error {
 	if fetches.IsClientClosed() {
 		return kgo.ErrClientClosed
 	}
-	for _, fe := range fetches.Errors() {
+	if errs := fetches.Errors(); len(errs) > 0 {
+		fe := errs[0]
 		if fe.Topic != "" {
 			return fmt.Errorf("fetch partition %d: %w", fe.Partition, fe.Err)
 		}
