@@ -14,7 +14,7 @@ GOTESTFLAGS ?=
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
 
-.PHONY: all build run test test-short test-race fuzz-short e2e bench lint fuzz crash clean
+.PHONY: all build run test test-short test-race fuzz-short e2e bench bench-go bench-compare lint fuzz crash clean
 
 all: build
 
@@ -40,9 +40,15 @@ fuzz-short:
 e2e: build
 	scripts/e2e.sh
 
-# The perf harness joins this target once it exists.
-bench:
+# Go micro-benchmarks, then the side-by-side broker comparison (Troupe vs
+# franz-go's kfake, each its own process) in its quick form.
+bench: bench-go bench-compare
+
+bench-go:
 	$(GO) test -run '^$$' -bench '$(BENCH)' -benchmem ./...
+
+bench-compare:
+	$(GO) run ./bench/cmd/compare --quick --out BENCHMARKS-run.md
 
 lint:
 	$(GO) vet ./...

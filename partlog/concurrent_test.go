@@ -2,6 +2,7 @@ package partlog
 
 import (
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
@@ -72,7 +73,8 @@ func TestConcurrentReadersDuringAppendRetentionAndSync(t *testing.T) {
 							continue // the bytes may have been cut under us
 						}
 						if !ok || last < off || last >= end {
-							fail(errors.New("region is not whole batches holding the offset asked for"))
+							fail(fmt.Errorf("read(%d) with [%d, %d): region of %d bytes is not whole batches holding it (last %d, parses %v)",
+								off, start, end, len(buf), last, ok))
 							return
 						}
 						if i%50 == 0 {

@@ -151,9 +151,6 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 	if err != nil {
 		return fmt.Errorf("partlog: %s: append at offset %d: %w", l.id, end, err)
 	}
-	if int64(len(records)) > int64(1<<31-1) {
-		return fmt.Errorf("partlog: %s: append of %d bytes too large", l.id, len(records))
-	}
 
 	seg := l.active()
 	if l.shouldRoll(seg, int64(len(records)), nowMs) {

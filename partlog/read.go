@@ -75,6 +75,11 @@ func (l *Log) read(offset int64, maxBytes int, limit int64) (_ Region, retry boo
 	if err := it.Close(); err != nil {
 		return Region{}, false, fmt.Errorf("partlog: %s: read at %d: %w", l.id, offset, err)
 	}
+	// The start offset moves before the index entries below it go, so if
+	// the lookup missed entries for offset, this sees the new start.
+	if offset < l.start.Load() {
+		return Region{}, false, fmt.Errorf("%w: %s: offset %d deleted during read", ErrOffsetOutOfRange, l.id, offset)
+	}
 	if total == 0 {
 		return Region{}, false, nil
 	}

@@ -73,6 +73,7 @@ func (l *Log) recover() error {
 		if err := l.removeSegmentFile(l.segs[0]); err != nil {
 			return err
 		}
+		l.segs[0].release()
 		l.segs = l.segs[1:]
 		dirty = true
 	}

@@ -123,13 +123,16 @@ func (l *Log) moveStart(newStart int64) (removed int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	// Publish the new start before the entries below it disappear, so
+	// that a reader that misses them also sees why (Read re-checks start).
+	oldStart := l.start.Swap(newStart)
 	if err := wb.Commit(pebble.Sync); err != nil {
+		l.start.Store(oldStart)
 		return 0, err
 	}
 	if changed {
 		l.setMaxTimestamp(runMax, runMaxBase)
 	}
-	l.start.Store(newStart)
 
 	if removed == 0 {
 		return 0, nil

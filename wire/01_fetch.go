@@ -537,28 +537,30 @@ func (op *fetchOp) openSession() int32 {
 		return 0
 	}
 	sps := make([]sessionPartition, len(op.parts))
-	ptrs := make([]*sessionPartition, len(op.parts))
 	for i := range op.parts {
 		fp := &op.parts[i]
-		sp := &sps[i]
-		topic := fp.topic
-		if op.version >= 13 {
-			topic = ""
-		}
-		*sp = sessionPartition{
-			key:         sessionKey{topic: topic, id: fp.topicID, partition: fp.partition},
+		sps[i] = sessionPartition{
+			key:         requestKey(op.version, fp.topic, fp.topicID, fp.partition),
 			offset:      fp.offset,
 			maxBytes:    fp.maxBytes,
 			leaderEpoch: fp.leaderEpoch,
 			hwm:         -1, lso: -1, logStart: -1,
 		}
-		if op.version < 13 {
-			sp.key.id = [16]byte{}
-		}
-		sp.mustRespond(fp.code, fp.hwm, fp.lso, fp.lsof, fp.include)
-		ptrs[i] = sp
+		sps[i].mustRespond(fp.code, fp.hwm, fp.lso, fp.lsof, fp.include)
 	}
-	return op.s.fetchSessions().create(ptrs, op.version >= 13, time.Now().UnixMilli())
+	// As after every answer, partitions that returned data go last.
+	ptrs := make([]*sessionPartition, 0, len(sps))
+	for i := range sps {
+		if !op.parts[i].include {
+			ptrs = append(ptrs, &sps[i])
+		}
+	}
+	for i := range sps {
+		if op.parts[i].include {
+			ptrs = append(ptrs, &sps[i])
+		}
+	}
+	return op.s.fetchSessions().create(ptrs, op.version >= 13, op.s.now().UnixMilli())
 }
 
 // addLeaderHints fills, for v12+, the current leader of partitions

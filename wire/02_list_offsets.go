@@ -151,7 +151,9 @@ func collectListOffsets(parts []kmsg.ListOffsetsResponseTopicPartition, results 
 		sp := &parts[r.Tag]
 		sp.ErrorCode = r.ErrorCode
 		sp.Offset, sp.Timestamp, sp.LeaderEpoch = r.Offset, r.Timestamp, r.LeaderEpoch
-		if r.ErrorCode != 0 {
+		if r.ErrorCode != 0 || r.Offset < 0 {
+			// Failed, or no record is that new: Kafka leaves all three
+			// unknown.
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
 		}
 	}

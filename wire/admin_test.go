@@ -666,12 +666,12 @@ func TestDescribeCluster(t *testing.T) {
 	}
 	c := env.dial()
 	for _, tc := range []struct {
-		v            int16
-		endpoint     int8
-		fenced, ops  bool
-		code         int16
-		brokers      int
-		clusterOps   int32
+		v           int16
+		endpoint    int8
+		fenced, ops bool
+		code        int16
+		brokers     int
+		clusterOps  int32
 	}{
 		{0, 1, false, true, 0, 1, clusterAuthorizedOps},
 		{1, 1, false, false, 0, 1, authorizedOpsOmitted},

@@ -206,6 +206,17 @@ func (c *conn) handleFrame(frame []byte) (p pending, ok bool) {
 			return p, false
 		}
 		rest = r
+		// See tagguard.go: kmsg must not see a tag count it would spin on.
+		st, err, first := requestGuard(p.key, p.version)
+		switch {
+		case err != nil:
+			if first {
+				s.log.Error("decoding without the tag-count guard", "key", p.key, "version", p.version, "err", err)
+			}
+		case !guardBody(st, rest):
+			c.protocolError("tagged-field count larger than the request", p, nil)
+			return p, false
+		}
 	}
 	if err := kreq.ReadFrom(rest); err != nil {
 		c.protocolError("undecodable request body", p, err)

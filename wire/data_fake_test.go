@@ -455,7 +455,18 @@ func dpCall(t testing.TB, s *Server, kreq kmsg.Request) dpResult {
 	for r.await != nil {
 		r = r.await()
 	}
-	res := dpResult{resp: r.resp, closeConn: r.closeConn}
+	res := dpResult{closeConn: r.closeConn}
+	if r.resp != nil {
+		// Round-trip through the encoding, so that fields the version
+		// lacks read back as a client sees them.
+		r.resp.SetVersion(v)
+		dec := kmsg.ResponseForKey(kreq.Key())
+		dec.SetVersion(v)
+		if err := dec.ReadFrom(r.resp.AppendTo(nil)); err != nil {
+			t.Fatalf("re-decode response: %v", err)
+		}
+		res.resp = dec
+	}
 	if r.fetch != nil {
 		var buf bytes.Buffer
 		_, err := r.fetch.writeTo(&buf, 7, v)

@@ -156,7 +156,11 @@ func (c *fetchSessions) begin(req *kmsg.FetchRequest, nowMs int64) (fetchSession
 	if sess.live() == 0 {
 		// Kafka drops an emptied session and answers sessionlessly.
 		sess.closed = true
-		c.remove(sess.id)
+		c.mu.Lock()
+		if c.byID[sess.id] == sess {
+			delete(c.byID, sess.id)
+		}
+		c.mu.Unlock()
 		return sessionless, nil, 0
 	}
 	sess.epoch = nextSessionEpoch(sess.epoch)

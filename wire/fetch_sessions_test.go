@@ -260,7 +260,7 @@ func TestConsumeWithKgo(t *testing.T) {
 	defer cancel()
 
 	const perPartition = 300
-	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0))
+	prod, err := kgo.NewClient(kgo.SeedBrokers(addr), kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -264,9 +264,9 @@ func TestFrameSizeLimits(t *testing.T) {
 	// a request: its body is garbage).
 	c := env.dial()
 	frame := make([]byte, 1<<16)
-	binary.BigEndian.PutUint16(frame, 3)  // Metadata
+	binary.BigEndian.PutUint16(frame, 3) // Metadata
 	binary.BigEndian.PutUint16(frame[2:], 1)
-	binary.BigEndian.PutUint16(frame[8:], 0) // empty client id
+	binary.BigEndian.PutUint16(frame[8:], 0)  // empty client id
 	binary.BigEndian.PutUint32(frame[10:], 0) // zero topics
 	req := kmsg.NewPtrMetadataRequest()
 	req.Version = 1
@@ -316,7 +316,7 @@ func TestUnsupportedRequestsCloseTheConnection(t *testing.T) {
 	}{
 		{"key unknown to kmsg", header(999, 0)},
 		{"negative key", header(-1, 0)},
-		{"known key without handler", header(4, 0)},        // LeaderAndIsr
+		{"known key without handler", header(4, 0)}, // LeaderAndIsr
 		{"metadata above max", append(header(3, 14), 0, 0, 0, 0)},
 		{"negative version", append(header(3, -1), 0, 0, 0, 0)},
 		{"api versions negative version", header(apiVersionsKey, -1)},

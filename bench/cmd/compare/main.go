@@ -61,10 +61,10 @@ func run(args []string) error {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		quickDefaults := map[string]func(){
-			"small-records":    func() { *smallRecords = 500_000 },
-			"large-records":    func() { *largeRecords = 100_000 },
-			"cap":              func() { *phaseCap = 6 * time.Second },
-			"latency-duration": func() { *latDuration = 4 * time.Second },
+			"small-records":    func() { *smallRecords = 1_000_000 },
+			"large-records":    func() { *largeRecords = 300_000 },
+			"cap":              func() { *phaseCap = 8 * time.Second },
+			"latency-duration": func() { *latDuration = 5 * time.Second },
 		}
 		for name, apply := range quickDefaults {
 			if !set[name] {
