@@ -84,9 +84,28 @@
 //
 // The start offset is persisted with a synced write before segments below
 // it are deleted; an open deletes segments a crash left below it. Truncate
-// cuts files durably before removing their index entries. DeleteLog
-// renames the directory away before dropping the index, and Open finishes
-// an interrupted deletion.
+// lowers the recovery point durably before it cuts files, so recovery can
+// never re-index a cut batch. DeleteLog renames the directory away before
+// dropping the index, and Open finishes an interrupted deletion.
+//
+// # Preallocation
+//
+// An fdatasync after an append that grew the file must also commit the
+// new file size through the file system's journal, which on ext4 makes
+// Sync's latency tail an order of magnitude longer. So when a file has a
+// descriptor (on Linux), Append extends the active segment ahead of the
+// data with fallocate(2) in 8 MiB steps (capped at SegmentBytes unless a
+// batch needs more), moving the file size with it; appends then land
+// inside the file and Sync commits a size change once per step. A file
+// system that cannot preallocate turns it off for the log. A segment's
+// logical size (the bytes holding batches, which reads, Size and
+// retention use) is tracked apart from its file's length, and only the
+// active segment may be longer than its batches: rolling trims the old
+// active segment, durably, before the next segment file exists, and Close
+// trims the active one, so a clean open finds exact sizes. After a crash,
+// the zeros past the active segment's last batch are dropped at open as a
+// preallocated tail (logged at Debug); a tail that is not all zeros is
+// still reported as torn or corrupt.
 //
 // vfs.File has no Truncate. Files that offer one (vfs.Default's, backed by
 // *os.File) are truncated in place; for others (vfs.MemFS, a simulator's
@@ -98,7 +117,11 @@
 // All file access goes through the vfs.FS given in Options so that a
 // simulator can substitute a crashable in-memory file system; only
 // Region.WriteTo reaches past it, using the file's descriptor for
-// sendfile when the vfs.File has one (Fd() != vfs.InvalidFd).
+// sendfile when the vfs.File has one (Fd() != vfs.InvalidFd). Appends use
+// WriteAt at the segment's end: vfs.File.Write may modify its input, and
+// the file position is meaningless after a truncation. (vfs.MemFS grows a
+// file byte by byte in WriteAt, so appends to it are slow; a simulator's
+// FS should implement WriteAt directly.)
 //
 // # Semantics worth knowing
 //
@@ -112,5 +135,14 @@
 //     open, the first batch's max timestamp (capped at now) stands in for
 //     its first append time, as in Kafka. The package never reads a clock.
 //   - Retention by size deletes a segment while the log would still hold
-//     at least RetentionBytes without it, as Kafka does.
+//     at least RetentionBytes without it, as Kafka does. RetentionMs 0
+//     (the zero LogConfig) deletes every inactive segment; use -1 to keep
+//     data, or DefaultLogConfig.
+//   - A Read whose offset falls below the start offset while it runs
+//     (retention, DeleteRecordsBefore) fails with ErrOffsetOutOfRange; a
+//     Read racing Truncate may fail with another error.
+//   - OffsetForTimestamp and MaxTimestamp never answer below the start
+//     offset: in a batch that DeleteRecordsBefore cut into, a match below
+//     the start becomes the start offset.
+//   - Each segment keeps a file descriptor open while the log is open.
 package partlog

@@ -32,8 +32,7 @@ const (
 	idLen      = 4
 	scalarKey  = idLen + 1     // id + kind
 	offsetKey  = idLen + 1 + 8 // id + kind + 8-byte payload
-	metaLogID  = 0
-	firstLogID = 1
+	firstLogID = 1             // id 0 holds the meta keys
 )
 
 // keyBuf holds one fixed-size key; it lives in the caller's frame or struct
@@ -42,7 +41,7 @@ type keyBuf [offsetKey]byte
 
 func putID(b []byte, id uint32) { binary.BigEndian.PutUint32(b, id) }
 
-// offsetKeyOf is the key of the batch whose last offset is lastOffset.
+// offset is the key of the batch whose last offset is lastOffset.
 func (k *keyBuf) offset(id uint32, lastOffset int64) []byte {
 	putID(k[:], id)
 	k[idLen] = kindOffset

@@ -23,6 +23,13 @@ const DefaultSegmentBytes = 1 << 30
 // rescan even if the OS never wrote the index's WAL back on its own.
 const recoveryPointSyncBytes = 32 << 20
 
+// preallocBytes is how far ahead of the appends the active segment's file
+// is extended (never past SegmentBytes unless one append needs more).
+// Writes inside the extended range leave the file size alone, so the Sync
+// after them commits no metadata; the extension itself is one metadata
+// change per chunk, committed by the Sync that follows it.
+const preallocBytes = 8 << 20
+
 // LogConfig is the per-topic storage configuration.
 type LogConfig struct {
 	// SegmentBytes is the size at which the active segment rolls (the new
@@ -101,6 +108,9 @@ type Log struct {
 	key    keyBuf
 	val    [entryLen]byte
 	tsVal  [8]byte
+
+	// noPrealloc is set once the file system refused to preallocate.
+	noPrealloc bool
 }
 
 // ID returns the log's name.
@@ -154,6 +164,9 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 
 	seg := l.active()
 	if l.shouldRoll(seg, int64(len(records)), nowMs) {
+		if err := l.trimTail(seg); err != nil {
+			return fmt.Errorf("partlog: %s: roll segment at offset %d: %w", l.id, end, err)
+		}
 		if seg, err = l.roll(end); err != nil {
 			return fmt.Errorf("partlog: %s: roll segment at offset %d: %w", l.id, end, err)
 		}
@@ -167,6 +180,9 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 	// input (the caller's batches), and after an in-place truncation the
 	// file position no longer matches the end of the data.
 	sf := seg.file.Load()
+	if need := pos + int64(len(records)); need > seg.allocEnd {
+		l.preallocate(seg, sf, need)
+	}
 	if n, err := sf.f.WriteAt(records, pos); err != nil || n != len(records) {
 		if err == nil {
 			err = fmt.Errorf("short write: %d of %d bytes", n, len(records))
@@ -194,6 +210,44 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 	}
 	l.end.Store(next)
 	return nil
+}
+
+// preallocate extends seg's file to cover at least need bytes, a chunk at
+// a time, when the file has a descriptor. Failure is not an append error:
+// the write that follows extends the file as it always could, and if the
+// disk is full it fails there. Owner only.
+func (l *Log) preallocate(seg *segment, sf *segFile, need int64) {
+	if l.noPrealloc || sf.fd == vfs.InvalidFd {
+		return
+	}
+	from := seg.allocEnd
+	to := max(need, min(from+preallocBytes, l.segmentBytes()))
+	err := fallocate(sf.fd, from, to-from)
+	switch {
+	case err == nil:
+		seg.allocEnd = to
+	case preallocUnsupported(err):
+		l.noPrealloc = true
+		l.logger.Debug("partlog: file system cannot preallocate segments", "segment", seg.path, "error", err)
+	default:
+		// The range may be partly allocated and the file partly extended;
+		// counting it as allocated makes roll and Close trim it, and
+		// skips retrying on every append until the writes pass it.
+		seg.allocEnd = to
+		l.logger.Debug("partlog: preallocating segment failed", "segment", seg.path, "error", err)
+	}
+}
+
+// trimTail cuts a preallocated tail off seg's file, durably, so that the
+// file holds exactly its batches. Roll calls it before the next segment
+// exists, which keeps the invariant that only the last segment may have
+// a zero tail: recovery never takes a rolled segment's stat size for more
+// than its batches. Owner only.
+func (l *Log) trimTail(seg *segment) error {
+	if seg.allocEnd <= seg.size.Load() {
+		return nil
+	}
+	return truncateFile(l.fs, l.dir, seg, seg.size.Load(), l.withSegmentsLocked)
 }
 
 // checkFraming walks the batches in records without copying, checking
@@ -400,14 +454,21 @@ func (l *Log) writeRecoveryPoint(rp int64, opts *pebble.WriteOptions) error {
 	return nil
 }
 
-// Close syncs the log, records a durable recovery point at its end (so
-// the next OpenLog has nothing to scan) and closes it. Regions still out
-// stay readable until released. Owner only.
+// Close trims the active segment's preallocated tail, syncs the log,
+// records a durable recovery point at its end (so the next OpenLog has
+// nothing to scan) and closes it. Regions still out stay readable until
+// released. Owner only.
 func (l *Log) Close() error {
 	if l.closed.Load() {
 		return nil
 	}
+	// Trimmed first, so that a clean open finds every file exactly as long
+	// as its batches.
+	trimErr := l.trimTail(l.active())
 	end, err := l.Sync()
+	if err == nil && trimErr != nil {
+		err = fmt.Errorf("partlog: %s: close: trim preallocated tail: %w", l.id, trimErr)
+	}
 	if err == nil {
 		l.syncMu.Lock()
 		err = l.writeRecoveryPoint(end, pebble.Sync)

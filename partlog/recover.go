@@ -267,6 +267,20 @@ func (l *Log) scan(si int, pos, next, start int64) (end int64, changed bool, err
 		for pos < fileSize {
 			h, reason := sc.check(pos, next)
 			if reason != "" {
+				if sc.zeroFrom(pos) {
+					// Preallocated space the appends never reached: the
+					// expected end of an active segment after a crash.
+					// Later segments may still continue the log (the
+					// base check above decides), so only this tail goes.
+					l.logger.Debug("partlog: dropping preallocated tail",
+						"segment", seg.path, "position", pos, "bytes", fileSize-pos)
+					if err := truncateFile(l.fs, l.dir, seg, pos, l.withSegmentsLocked); err != nil {
+						return 0, false, err
+					}
+					seg.size.Store(pos)
+					changed = true
+					break
+				}
 				l.logger.Warn("partlog: dropping torn or corrupt log tail",
 					"segment", seg.path, "offset", next, "position", pos,
 					"bytes_dropped", l.bytesFrom(i, pos), "reason", reason)
@@ -524,6 +538,27 @@ func (sc *segScanner) view(off int64, n int) ([]byte, error) {
 	}
 	sc.bufOff, sc.n = off, int(want)
 	return sc.buf[:n], nil
+}
+
+// zeroFrom reports whether the file holds only zero bytes from off to its
+// end, as the unused part of a preallocated segment does. Real torn writes
+// and garbage are not all zero. A read error counts as not zero, leaving
+// the tail to the torn-tail path, as before preallocation existed.
+func (sc *segScanner) zeroFrom(off int64) bool {
+	for off < sc.size {
+		n := int(min(int64(len(sc.buf)), sc.size-off))
+		b, err := sc.view(off, n)
+		if err != nil {
+			return false
+		}
+		for _, c := range b {
+			if c != 0 {
+				return false
+			}
+		}
+		off += int64(n)
+	}
+	return true
 }
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)

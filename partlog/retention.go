@@ -282,9 +282,13 @@ func (l *Log) Truncate(end int64) error {
 }
 
 // truncate cuts the log at batch e, whose base offset is newEnd.
-// Files are cut (durably) before the index forgets the entries: a crash in
-// between leaves entries pointing past the files, which recovery detects,
-// whereas the other order could let recovery re-index the cut batches.
+//
+// Crash safety: the recovery point first comes down to newEnd, durably, so
+// that from then on recovery re-derives everything past newEnd from the
+// files. Then the files are cut and removed, durably. A crash before that
+// finishes recovers the old tail or part of it (Truncate had not returned);
+// a crash after it cannot bring the cut batches back. The index entries
+// past newEnd are dropped last, without a sync: recovery drops them too.
 func (l *Log) truncate(e batchEntry, newEnd, start int64) error {
 	l.syncMu.Lock()
 	defer l.syncMu.Unlock()
@@ -293,6 +297,11 @@ func (l *Log) truncate(e batchEntry, newEnd, start int64) error {
 	i := l.segmentIndex(e.segBase)
 	if i < 0 {
 		return fmt.Errorf("index names missing segment %d", e.segBase)
+	}
+	if l.rp > newEnd {
+		if err := l.writeRecoveryPoint(newEnd, pebble.Sync); err != nil {
+			return err
+		}
 	}
 	switch {
 	case newEnd < start:
@@ -338,13 +347,7 @@ func (l *Log) truncate(e batchEntry, newEnd, start int64) error {
 	if _, err := l.dropTimeSuffix(wb, newEnd); err != nil {
 		return err
 	}
-	if l.rp > newEnd {
-		if err := wb.Set(k.scalar(l.num, kindRecovery), encodeInt64(newEnd), nil); err != nil {
-			return err
-		}
-		l.rp = newEnd
-	}
-	if err := wb.Commit(pebble.Sync); err != nil {
+	if err := wb.Commit(pebble.NoSync); err != nil {
 		return err
 	}
 	// Segments from syncFrom on may still hold unsynced bytes; if it named

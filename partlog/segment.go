@@ -72,8 +72,10 @@ type segment struct {
 
 	// file is swapped only by truncateFile's copy fallback, under Log.mu.
 	file atomic.Pointer[segFile]
-	// size is the number of bytes holding indexed batches. Only the owner
-	// writes it, after the bytes are written and indexed.
+	// size is the number of bytes holding indexed batches: the segment's
+	// logical length. Only the owner writes it, after the bytes are
+	// written and indexed. The file may be physically longer (see
+	// allocEnd); nothing past size is ever read as data.
 	size atomic.Int64
 	// dirSynced records that the partition directory was synced after
 	// this file was created, so its name survives a crash.
@@ -84,12 +86,18 @@ type segment struct {
 	maxTsKnown    bool
 	firstAppendMs int64 // clock when the first batch went in, for SegmentMs; -1 unknown
 	sealed        bool  // no more appends: bytes were truncated away under readers
+	// allocEnd is where the file physically ends once appends preallocated
+	// it: [size, allocEnd) holds zeros. Invariant: allocEnd >= size, and
+	// allocEnd == size for every segment but the active one (roll trims
+	// the tail, durably, before the next segment exists).
+	allocEnd int64
 }
 
 func newSegment(base int64, path string, f vfs.File, size int64) *segment {
 	s := &segment{base: base, path: path, firstAppendMs: -1}
 	s.file.Store(newSegFile(f))
 	s.size.Store(size)
+	s.allocEnd = size
 	return s
 }
 
@@ -122,9 +130,12 @@ func truncateFile(fs vfs.FS, dir string, s *segment, size int64, swap func(func(
 		if err := t.Truncate(size); err != nil {
 			return fmt.Errorf("truncate %s to %d: %w", s.path, size, err)
 		}
+		// A full fsync, not fdatasync: the shorter size is metadata that
+		// must be durable (a trimmed preallocated tail must not come back).
 		if err := sf.f.Sync(); err != nil {
 			return fmt.Errorf("sync %s after truncate: %w", s.path, err)
 		}
+		s.allocEnd = size
 		return nil
 	}
 	tmp := s.path + tmpSuffix
@@ -157,6 +168,7 @@ func truncateFile(fs vfs.FS, dir string, s *segment, size int64, swap func(func(
 		old := s.file.Swap(newSegFile(f))
 		old.unref()
 	})
+	s.allocEnd = size
 	return nil
 }
 

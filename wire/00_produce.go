@@ -136,7 +136,9 @@ func handleProduce(s *Server, req *request) reply {
 	done := ctxDone(req.ctx)
 	return reply{await: func() reply {
 		collectProduce(resp, parts, results, sent, wait, done)
-		addProduceLeaderHints(resp, img)
+		// The actor may have lost leadership meanwhile: hint from the
+		// newest image.
+		addProduceLeaderHints(resp, s.b.Image())
 		return reply{resp: resp}
 	}}
 }
@@ -144,9 +146,8 @@ func handleProduce(s *Server, req *request) reply {
 // collectProduce fills parts with the actors' answers, waiting at most
 // wait; partitions still unanswered then get REQUEST_TIMED_OUT (their
 // appends may still happen, as with Kafka's timeout). Sent partitions
-// carry BaseOffset produceUnanswered until answered.
-// done (the connection's end) stops the wait early: nobody will read the
-// answer.
+// carry BaseOffset produceUnanswered until answered. done (the
+// connection's end) stops the wait early: nobody will read the answer.
 func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration, done <-chan struct{}) {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()

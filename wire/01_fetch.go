@@ -71,7 +71,8 @@ type fetchOp struct {
 	minBytes      int32
 	maxBytes      int32
 	wait          time.Duration
-	startMs       int64
+	deadline      time.Time // when the wait ends (monotonic)
+	deadlineMs    int64     // the same on the wall clock, for the actors
 	readCommitted bool
 
 	mode    fetchSessionMode
@@ -102,11 +103,12 @@ func handleFetch(s *Server, req *request) reply {
 		minBytes:      kreq.MinBytes,
 		maxBytes:      kreq.MaxBytes,
 		wait:          min(time.Duration(max(kreq.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait),
-		startMs:       req.nowMs,
 		readCommitted: kreq.IsolationLevel == 1,
 		mode:          mode,
 		sess:          sess,
 	}
+	op.deadline = time.Now().Add(op.wait)
+	op.deadlineMs = req.nowMs + op.wait.Milliseconds()
 	if mode == sessionUpdate {
 		op.partsFromSession()
 	} else {
@@ -255,13 +257,15 @@ func (op *fetchOp) collect() {
 			select {
 			case r = <-op.results:
 			case <-op.timer.C:
-				timerSet = false
 				for i := range op.parts {
 					if fp := &op.parts[i]; fp.pending {
 						fp.pending = false
 						fp.code = kerr.NotLeaderForPartition.Code // makes the client re-resolve
 					}
 				}
+				// The answer goes out now, with no further reads; the
+				// late answers still hold regions to release.
+				go drainFetchResults(op.results, pending)
 				return
 			}
 		}
@@ -282,6 +286,24 @@ func (op *fetchOp) collect() {
 	}
 	if timerSet {
 		op.timer.Stop()
+	}
+}
+
+// fetchDrainWait bounds how long late actor answers are waited for.
+const fetchDrainWait = 10 * time.Minute
+
+// drainFetchResults releases the regions of n late answers. It runs only
+// after an actor missed fetchActorWait, which a healthy node never does.
+func drainFetchResults(results <-chan actors.FetchResult, n int) {
+	timer := time.NewTimer(fetchDrainWait)
+	defer timer.Stop()
+	for range n {
+		select {
+		case r := <-results:
+			r.Records.Release()
+		case <-timer.C:
+			return
+		}
 	}
 }
 
@@ -339,8 +361,6 @@ func (op *fetchOp) releaseAll() {
 
 // await is the writer-side half: collect, long-poll, answer.
 func (op *fetchOp) await() reply {
-	deadlineMs := op.startMs + op.wait.Milliseconds()
-	deadline := time.UnixMilli(deadlineMs)
 	expired := false
 	for {
 		op.collect()
@@ -350,7 +370,7 @@ func (op *fetchOp) await() reply {
 		if bytes >= int64(op.minBytes) || failed || op.wait <= 0 || op.results == nil || expired {
 			break
 		}
-		left := time.Until(deadline)
+		left := time.Until(op.deadline)
 		if left <= 0 {
 			break
 		}
@@ -363,7 +383,7 @@ func (op *fetchOp) await() reply {
 		for i := range op.parts {
 			fp := &op.parts[i]
 			if fp.p != nil {
-				fp.p.Watch(actors.WatchRequest{Offset: fp.hwm, DeadlineMs: deadlineMs, Wake: op.wake})
+				fp.p.Watch(actors.WatchRequest{Offset: fp.hwm, DeadlineMs: op.deadlineMs, Wake: op.wake})
 			}
 		}
 		op.resetTimer(left)
@@ -373,8 +393,10 @@ func (op *fetchOp) await() reply {
 		case <-op.timer.C:
 			expired = true // read once more, then answer whatever there is
 		case <-op.done:
+			// The connection is gone: nobody will read an answer.
 			op.timer.Stop()
-			expired = true // the answer will be discarded; finish quickly
+			op.releaseAll()
+			return reply{closeConn: true}
 		}
 		op.releaseAll()
 		op.read()

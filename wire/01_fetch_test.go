@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"context"
 	"fmt"
 	"testing"
 	"time"
@@ -279,6 +280,22 @@ func TestFetchLongPoll(t *testing.T) {
 		}
 		if n := len(resp.Topics[0].Partitions[0].RecordBatches); n != 0 {
 			t.Fatalf("got %d record bytes from an empty partition", n)
+		}
+	})
+	t.Run("connection-gone", func(t *testing.T) {
+		b := newDPBackend(t, map[string]int{"t": 1})
+		s := newDPServer(b)
+		req := fetchReq(12, fetchAt{topic: "t"})
+		req.MaxWaitMillis = 10000
+		ctx, cancel := context.WithCancel(context.Background())
+		time.AfterFunc(100*time.Millisecond, cancel)
+		start := time.Now()
+		res := dpCallCtx(t, s, req, ctx)
+		if el := time.Since(start); el > 2*time.Second {
+			t.Fatalf("a fetch on a dead connection waited %v", el)
+		}
+		if res.resp != nil || !res.closeConn {
+			t.Fatalf("got %v close %v, want no answer and close", res.resp, res.closeConn)
 		}
 	})
 	t.Run("no-wait", func(t *testing.T) {

@@ -305,16 +305,18 @@ func (c *conn) deliver(p pending) {
 	case r.resp != nil:
 		r.resp.SetVersion(p.version)
 		c.wbuf = appendResponse(c.wbuf, p.corr, r.resp)
-		// Flush when the reader has nothing more for us right now (we
-		// would block) or when enough has gathered.
-		if len(c.wbuf) >= flushThreshold || len(c.queue) == 0 {
-			c.flush()
-		}
 	}
 	if r.closeConn && !c.dead {
 		c.flush()
 		c.s.log.Debug("closing connection at handler's request", "remote", c.remote, "key", p.key)
 		c.kill()
+		return
+	}
+	// Flush when the reader has nothing more for us right now (we would
+	// block with replies unsent) or when enough has gathered. This holds
+	// after an empty reply too: it may follow encoded ones.
+	if len(c.wbuf) >= flushThreshold || len(c.queue) == 0 {
+		c.flush()
 	}
 }
 

@@ -435,6 +435,12 @@ type dpResult struct {
 // zero-copy fetch reply is written out and decoded.
 func dpCall(t testing.TB, s *Server, kreq kmsg.Request) dpResult {
 	t.Helper()
+	return dpCallCtx(t, s, kreq, context.Background())
+}
+
+// dpCallCtx is dpCall on a connection whose context is ctx.
+func dpCallCtx(t testing.TB, s *Server, kreq kmsg.Request, ctx context.Context) dpResult {
+	t.Helper()
 	a, ok := s.lookup(kreq.Key())
 	if !ok {
 		t.Fatalf("no handler for key %d", kreq.Key())
@@ -450,7 +456,7 @@ func dpCall(t testing.TB, s *Server, kreq kmsg.Request) dpResult {
 	}
 	r := a.handle(s, &request{
 		key: kreq.Key(), version: v, corr: 7, clientID: "dp-test", kreq: dec,
-		nowMs: time.Now().UnixMilli(), remote: "127.0.0.1:1", ctx: context.Background(),
+		nowMs: time.Now().UnixMilli(), remote: "127.0.0.1:1", ctx: ctx,
 	})
 	for r.await != nil {
 		r = r.await()

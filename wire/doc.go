@@ -17,7 +17,11 @@
 //     versions it fully implements. ApiVersions advertises exactly the
 //     registered table.
 //   - errors.go: turning Backend errors (which wrap *kerr.Error) into
-//     error codes and messages.
+//     error codes and messages; admin.go: helpers of the administrative
+//     handlers.
+//   - tagguard.go: walks flexible request bodies before kmsg decodes
+//     them, so that a forged tagged-field count cannot make kmsg's
+//     decoder spin for minutes.
 //
 // Invariants: no input makes the server panic (a recovered panic closes
 // only its connection); a request frame's size is checked before its

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sync"
+	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 
@@ -115,9 +116,28 @@ func (fb *fakeBackend) Limits() Limits {
 	return fb.limits
 }
 
+// fakeMaxPartitions caps partition counts in the fake: the metadata image
+// applies partitions one record at a time, copying the topic's partition
+// list each time, so a fuzzed request for 10^5 partitions would take
+// minutes there. The wire layer passes counts through unchecked.
+const fakeMaxPartitions = 1000
+
 func (fb *fakeBackend) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
 	fb.count("CreateTopics")
-	return fb.ctrl.CreateTopics(reqs, validateOnly)
+	errs := make([]error, len(reqs))
+	var pass []metadata.CreateTopic
+	var at []int
+	for i, r := range reqs {
+		if r.NumPartitions > fakeMaxPartitions || len(r.Assignment) > fakeMaxPartitions {
+			errs[i] = fmt.Errorf("fake backend: more than %d partitions: %w", fakeMaxPartitions, kerr.InvalidPartitions)
+			continue
+		}
+		pass, at = append(pass, r), append(at, i)
+	}
+	for j, err := range fb.ctrl.CreateTopics(pass, validateOnly) {
+		errs[at[j]] = err
+	}
+	return errs
 }
 
 func (fb *fakeBackend) DeleteTopics(ctx context.Context, names []string) []error {
@@ -127,7 +147,20 @@ func (fb *fakeBackend) DeleteTopics(ctx context.Context, names []string) []error
 
 func (fb *fakeBackend) CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
 	fb.count("CreatePartitions")
-	return fb.ctrl.CreatePartitions(reqs, validateOnly)
+	errs := make([]error, len(reqs))
+	var pass []metadata.CreatePartitions
+	var at []int
+	for i, r := range reqs {
+		if r.Count > fakeMaxPartitions {
+			errs[i] = fmt.Errorf("fake backend: more than %d partitions: %w", fakeMaxPartitions, kerr.InvalidPartitions)
+			continue
+		}
+		pass, at = append(pass, r), append(at, i)
+	}
+	for j, err := range fb.ctrl.CreatePartitions(pass, validateOnly) {
+		errs[at[j]] = err
+	}
+	return errs
 }
 
 func (fb *fakeBackend) TopicConfigs(topic string) ([]metadata.ConfigValue, error) {
@@ -365,3 +398,58 @@ func (j *memJournal) Replay(fn func(offset int64, rec metadata.Record) error) er
 }
 
 func (j *memJournal) Close() error { return nil }
+
+// TestFakePartition pins down the fake's behaviour for tests built on it.
+func TestFakePartition(t *testing.T) {
+	fb := newFakeBackend()
+	fb.registerBroker("127.0.0.1", 9092)
+	if errs := fb.CreateTopics(context.Background(), []metadata.CreateTopic{{Name: "t", NumPartitions: 2, ReplicationFactor: 1}}, false); errs[0] != nil {
+		t.Fatal(errs[0])
+	}
+	if fb.Partition("t", 2) != nil || fb.Partition("absent", 0) != nil {
+		t.Fatal("partition of a missing partition")
+	}
+	p := fb.Partition("t", 1).(*fakePartition)
+
+	wake := make(chan struct{}, 1)
+	p.Watch(actors.WatchRequest{Offset: 0, Wake: wake})
+	produced := make(chan actors.ProduceResult, 2)
+	p.Produce(actors.ProduceRequest{Records: []byte{1, 2}, Summary: actors.BatchSummary{OffsetCount: 3}, Tag: 5, Reply: produced})
+	p.Produce(actors.ProduceRequest{Records: []byte{3}, Summary: actors.BatchSummary{OffsetCount: 1}, Tag: 6, Reply: produced})
+	if r := <-produced; r.Tag != 5 || r.BaseOffset != 0 {
+		t.Fatalf("first produce: %+v", r)
+	}
+	if r := <-produced; r.Tag != 6 || r.BaseOffset != 3 {
+		t.Fatalf("second produce: %+v", r)
+	}
+	select {
+	case <-wake:
+	default:
+		t.Fatal("watch not woken by produce")
+	}
+	if got := p.produced(); len(got) != 2 || got[0][1] != 2 || got[1][0] != 3 {
+		t.Fatalf("produced %v", got)
+	}
+
+	fetched := make(chan actors.FetchResult, 2)
+	p.Fetch(actors.FetchRequest{Offset: 4, Tag: 1, Reply: fetched})
+	p.Fetch(actors.FetchRequest{Offset: 5, Tag: 2, Reply: fetched})
+	if r := <-fetched; r.ErrorCode != 0 || r.HighWatermark != 4 || r.Records.Len() != 0 {
+		t.Fatalf("fetch at the end: %+v", r)
+	}
+	if r := <-fetched; r.ErrorCode != kerr.OffsetOutOfRange.Code {
+		t.Fatalf("fetch past the end: %+v", r)
+	}
+
+	deleted := make(chan actors.DeleteRecordsResult, 1)
+	p.DeleteRecords(actors.DeleteRecordsRequest{Offset: 2, Reply: deleted})
+	if r := <-deleted; r.LowWatermark != 2 {
+		t.Fatalf("delete records: %+v", r)
+	}
+	listed := make(chan actors.ListOffsetsResult, 2)
+	p.ListOffsets(actors.ListOffsetsRequest{Timestamp: -2, Reply: listed})
+	p.ListOffsets(actors.ListOffsetsRequest{Timestamp: -1, Reply: listed})
+	if a, b := <-listed, <-listed; a.Offset != 2 || b.Offset != 4 {
+		t.Fatalf("list offsets: %+v %+v", a, b)
+	}
+}

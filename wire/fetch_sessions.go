@@ -42,6 +42,11 @@ const (
 	// min.incremental.fetch.session.eviction.ms: a session idle this long
 	// may be evicted by any new session.
 	fetchSessionEvictAfter = 120 * time.Second
+	// maxSessionPartitions bounds one session, which incremental requests
+	// could otherwise grow without limit. A larger full fetch is served
+	// sessionlessly; an incremental one that would outgrow it ends the
+	// session (the client starts over with a full fetch).
+	maxSessionPartitions = 1 << 17
 )
 
 // fetchSessions is one server's session cache. The zero value is not
@@ -74,7 +79,7 @@ type fetchSession struct {
 	epoch    int32 // the epoch the next incremental request must carry
 	usesIDs  bool  // v13+: partitions are keyed by topic id
 	lastUsed int64 // ms
-	closed   bool  // evicted or closed; response-side updates are dropped
+	closed   bool  // evicted or closed: incremental requests are refused
 	parts    []*sessionPartition
 	spare    []*sessionPartition // reused when reordering parts
 	index    map[sessionKey]*sessionPartition
@@ -142,30 +147,55 @@ func (c *fetchSessions) begin(req *kmsg.FetchRequest, nowMs int64) (fetchSession
 	if sess == nil || req.SessionID == 0 {
 		return sessionless, nil, kerr.FetchSessionIDNotFound.Code
 	}
-	sess.mu.Lock()
-	defer sess.mu.Unlock()
-	switch {
-	case sess.closed:
-		return sessionless, nil, kerr.FetchSessionIDNotFound.Code
-	case sess.epoch != req.SessionEpoch:
-		return sessionless, nil, kerr.InvalidFetchSessionEpoch.Code
-	case sess.usesIDs != (req.Version >= 13):
-		return sessionless, nil, kerr.FetchSessionTopicIDError.Code
-	}
-	sess.update(req)
-	if sess.live() == 0 {
-		// Kafka drops an emptied session and answers sessionlessly.
-		sess.closed = true
+	mode, code := sess.begin(req, nowMs)
+	if sess.isClosed() {
+		// Lock order is c.mu before sess.mu (evictLocked), so the map
+		// entry goes only after sess.mu is released.
 		c.mu.Lock()
 		if c.byID[sess.id] == sess {
 			delete(c.byID, sess.id)
 		}
 		c.mu.Unlock()
-		return sessionless, nil, 0
+	}
+	if mode != sessionUpdate {
+		sess = nil
+	}
+	return mode, sess, code
+}
+
+// begin is fetchSessions.begin for an incremental request of this
+// session. A session it closes is left for the caller to drop from the
+// cache.
+func (sess *fetchSession) begin(req *kmsg.FetchRequest, nowMs int64) (fetchSessionMode, int16) {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	switch {
+	case sess.closed:
+		return sessionless, kerr.FetchSessionIDNotFound.Code
+	case sess.epoch != req.SessionEpoch:
+		return sessionless, kerr.InvalidFetchSessionEpoch.Code
+	case sess.usesIDs != (req.Version >= 13):
+		return sessionless, kerr.FetchSessionTopicIDError.Code
+	}
+	sess.update(req)
+	switch n := sess.live(); {
+	case n > maxSessionPartitions:
+		sess.closed = true
+		return sessionless, kerr.FetchSessionIDNotFound.Code
+	case n == 0:
+		// Kafka drops an emptied session and answers sessionlessly.
+		sess.closed = true
+		return sessionless, 0
 	}
 	sess.epoch = nextSessionEpoch(sess.epoch)
 	sess.lastUsed = nowMs
-	return sessionUpdate, sess, 0
+	return sessionUpdate, 0
+}
+
+func (sess *fetchSession) isClosed() bool {
+	sess.mu.Lock()
+	defer sess.mu.Unlock()
+	return sess.closed
 }
 
 // update applies an incremental request: listed partitions are added or
@@ -234,7 +264,7 @@ func (sp *sessionPartition) mustRespond(code int16, hwm, lso, logStart int64, ha
 // if the cache is full, and returns its id; 0 means no session (the client
 // stays on full fetches). parts are in request order.
 func (c *fetchSessions) create(parts []*sessionPartition, usesIDs bool, nowMs int64) int32 {
-	if len(parts) == 0 || c.max <= 0 {
+	if len(parts) == 0 || len(parts) > maxSessionPartitions || c.max <= 0 {
 		return 0
 	}
 	c.mu.Lock()

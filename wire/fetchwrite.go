@@ -185,43 +185,68 @@ func (f *fetchReply) writeTo(w io.Writer, corr int32, version int16) (int64, err
 		return 0, fmt.Errorf("fetch response: %d bytes exceed a frame", size)
 	}
 
-	bw := sc.bw
-	bw.Write(appendFrameHeader(sc.small[:0], int32(size), corr, flexible))
-	written := int64(0)
+	// Small pieces gather in the buffer (bufio writes one larger than
+	// its space straight through); it is flushed before every region so
+	// that the bytes stay in order.
+	bw := &countingBuffer{bw: sc.bw}
+	bw.write(appendFrameHeader(sc.small[:0], int32(size), corr, flexible))
 	pos := 0
 	for i, sp := range sc.splices {
 		region := f.records[i].region
 		n := region.Len()
-		bw.Write(sc.empty[pos:sp.at])
-		bw.Write(appendRecordsPrefix(sc.small[:0], n, flexible))
+		bw.write(sc.empty[pos:sp.at])
+		bw.write(appendRecordsPrefix(sc.small[:0], n, flexible))
 		pos = sp.at + placeholderLen
 		if n == 0 {
 			continue
 		}
-		flushed := int64(bw.Buffered())
-		if err := bw.Flush(); err != nil {
-			return written, fmt.Errorf("fetch response: write: %w", err)
+		if err := bw.flush(); err != nil {
+			return bw.n, err
 		}
-		written += flushed
 		m, err := region.WriteTo(w)
-		written += m
+		bw.n += m
 		if err != nil {
-			return written, fmt.Errorf("fetch response: write records: %w", err)
+			return bw.n, fmt.Errorf("fetch response: write records: %w", err)
 		}
 		if m != n {
-			return written, fmt.Errorf("fetch response: wrote %d of %d record bytes", m, n)
+			return bw.n, fmt.Errorf("fetch response: wrote %d of %d record bytes", m, n)
 		}
 	}
-	bw.Write(sc.empty[pos:])
-	flushed := int64(bw.Buffered())
-	if err := bw.Flush(); err != nil {
-		return written, fmt.Errorf("fetch response: write: %w", err)
+	bw.write(sc.empty[pos:])
+	if err := bw.flush(); err != nil {
+		return bw.n, err
 	}
-	written += flushed
-	if written != size+4 {
-		return written, fmt.Errorf("fetch response: wrote %d bytes, framed %d", written, size+4)
+	if bw.n != size+4 {
+		return bw.n, fmt.Errorf("fetch response: wrote %d bytes, framed %d", bw.n, size+4)
 	}
-	return written, nil
+	return bw.n, nil
+}
+
+// countingBuffer counts the bytes handed to a bufio.Writer and keeps its
+// first error (bufio's own errors are sticky too).
+type countingBuffer struct {
+	bw  *bufio.Writer
+	n   int64
+	err error
+}
+
+func (c *countingBuffer) write(p []byte) {
+	if c.err != nil {
+		return
+	}
+	m, err := c.bw.Write(p)
+	c.n += int64(m)
+	c.err = err
+}
+
+func (c *countingBuffer) flush() error {
+	if c.err == nil {
+		c.err = c.bw.Flush()
+	}
+	if c.err != nil {
+		return fmt.Errorf("fetch response: write: %w", c.err)
+	}
+	return nil
 }
 
 // locateRecords walks the empty-records and placeholder encodings in

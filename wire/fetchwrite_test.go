@@ -109,6 +109,11 @@ func fetchShapes() []fetchShape {
 			{{size: 126}, {size: 128}, {size: 16382}},
 		}},
 	)
+	// Wide enough that the encoded metadata outgrows the write buffer.
+	wide := make([]partShape, 3000)
+	wide[0].size, wide[1500].size, wide[2999].size = 127, 16384, 126
+	wide[10].code = kerr.NotLeaderForPartition.Code
+	shapes = append(shapes, fetchShape{name: "wide", topics: [][]partShape{wide, {{size: 128}}}})
 	return shapes
 }
 
@@ -242,25 +247,32 @@ func head(b []byte) []byte {
 func TestFetchReplyOverTCP(t *testing.T) {
 	rs := newRegionSource(t, uvarintEdgeSizes...)
 	client, server := tcpPair(t)
+	var shapes []fetchShape
+	for _, sh := range fetchShapes() {
+		if sh.name == "many" || sh.name == "wide" {
+			shapes = append(shapes, sh)
+		}
+	}
 	for _, v := range []int16{4, 11, 12, 13, 16, kmsg.NewPtrFetchResponse().MaxVersion()} {
-		sh := fetchShapes()[len(fetchShapes())-2] // "many"
-		f, want := sh.build(rs, v)
-		expected := kmsgFrame(want, 9)
-		got := make([]byte, len(expected))
-		errc := make(chan error, 1)
-		go func() {
-			_, err := io.ReadFull(client, got)
-			errc <- err
-		}()
-		if _, err := f.writeTo(server, 9, v); err != nil {
-			t.Fatalf("v%d: writeTo: %v", v, err)
-		}
-		f.release()
-		if err := <-errc; err != nil {
-			t.Fatalf("v%d: read: %v", v, err)
-		}
-		if !bytes.Equal(got, expected) {
-			t.Fatalf("v%d: frame over TCP differs from kmsg's", v)
+		for _, sh := range shapes {
+			f, want := sh.build(rs, v)
+			expected := kmsgFrame(want, 9)
+			got := make([]byte, len(expected))
+			errc := make(chan error, 1)
+			go func() {
+				_, err := io.ReadFull(client, got)
+				errc <- err
+			}()
+			if _, err := f.writeTo(server, 9, v); err != nil {
+				t.Fatalf("v%d: writeTo: %v", v, err)
+			}
+			f.release()
+			if err := <-errc; err != nil {
+				t.Fatalf("v%d: read: %v", v, err)
+			}
+			if !bytes.Equal(got, expected) {
+				t.Fatalf("v%d %s: frame over TCP differs from kmsg's", v, sh.name)
+			}
 		}
 	}
 }

@@ -523,6 +523,10 @@ func TestEmptyReplyWritesNothing(t *testing.T) {
 	for _, corr := range []int32{1, 3, 5} {
 		c.recv(req, corr)
 	}
+	// A reply encoded just before an empty one, with nothing after,
+	// still goes out.
+	c.write(append(sizePrefixed(requestFrame(req, 7, &testClientID, nil)), sizePrefixed(requestFrame(req, 8, &testClientID, nil))...))
+	c.recv(req, 7)
 }
 
 func TestStats(t *testing.T) {
@@ -539,5 +543,25 @@ func TestStats(t *testing.T) {
 	}
 	if env.s.Addr() == nil || env.s.Addr().String() != env.addr {
 		t.Errorf("Addr %v, want %s", env.s.Addr(), env.addr)
+	}
+}
+
+func TestListenAndServe(t *testing.T) {
+	fb := newFakeBackend()
+	fb.registerBroker("127.0.0.1", 9092)
+	s := NewServer(fb, Options{Addr: "127.0.0.1:0", Logger: testLogger()})
+	served := make(chan error, 1)
+	go func() { served <- s.ListenAndServe() }()
+	eventually(t, "the listener", func() bool { return s.Addr() != nil })
+	c := (&testEnv{t: t, addr: s.Addr().String()}).dial()
+	c.roundTrip(kmsg.NewPtrApiVersionsRequest())
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	c.c.Close()
+	if err := s.Shutdown(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-served; !errors.Is(err, ErrServerClosed) {
+		t.Fatalf("ListenAndServe: %v", err)
 	}
 }
