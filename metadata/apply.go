@@ -8,131 +8,186 @@ import (
 )
 
 // Apply returns the image that results from applying rec at journal offset
-// offset to img. img is left untouched: Apply copies what it changes. A
-// record that does not fit the image (a partition of an unknown topic, say)
-// is an error and yields no new image; the controller validates commands
-// before it writes records, so this indicates a corrupt journal.
+// offset to img. img is left untouched. A record that does not fit the
+// image (a partition of an unknown topic, say) is an error and yields no
+// new image; the controller validates commands before it writes records,
+// so this indicates a corrupt journal.
 func Apply(img *Image, offset int64, rec Record) (*Image, error) {
-	next := img.shallowCopy()
-	next.Offset = offset
+	a := newApplier(img)
+	if err := a.apply(offset, rec); err != nil {
+		return nil, err
+	}
+	return a.finish(), nil
+}
+
+// ApplyAll applies recs, the first at journal offset first, as one step:
+// each changed topic is copied once however many records touch it, so
+// creating a topic with n partitions costs O(n), not O(n²).
+func ApplyAll(img *Image, first int64, recs []Record) (*Image, error) {
+	a := newApplier(img)
+	for i, rec := range recs {
+		if err := a.apply(first+int64(i), rec); err != nil {
+			return nil, err
+		}
+	}
+	return a.finish(), nil
+}
+
+// applier builds a new image from a base one by copy-on-write. Whatever it
+// has copied (the topic maps, the broker list, individual topics) it owns
+// and may change in place until finish publishes the image; the base
+// image is never written.
+type applier struct {
+	next        *Image
+	ownMaps     bool
+	ownBrokers  bool
+	ownedTopics map[TopicID]bool
+}
+
+func newApplier(img *Image) *applier {
+	c := *img
+	return &applier{next: &c, ownedTopics: map[TopicID]bool{}}
+}
+
+// finish returns the new image; the applier must not be used afterwards.
+func (a *applier) finish() *Image {
+	n := a.next
+	a.next = nil
+	return n
+}
+
+func (a *applier) maps() {
+	if !a.ownMaps {
+		a.next.topics = maps.Clone(a.next.topics)
+		a.next.topicsByID = maps.Clone(a.next.topicsByID)
+		a.ownMaps = true
+	}
+}
+
+// topic returns a copy of the topic with id that the applier owns.
+func (a *applier) topic(id TopicID) *Topic {
+	t := a.next.topicsByID[id]
+	if t == nil {
+		return nil
+	}
+	if a.ownedTopics[id] {
+		return t
+	}
+	a.maps()
+	nt := *t
+	nt.Partitions = slices.Clone(t.Partitions)
+	nt.Configs = maps.Clone(t.Configs)
+	a.next.topics[nt.Name] = &nt
+	a.next.topicsByID[nt.ID] = &nt
+	a.ownedTopics[id] = true
+	return &nt
+}
+
+func (a *applier) apply(offset int64, rec Record) error {
+	img := a.next
+	img.Offset = offset
 	switch rec.Type {
 	case RecordRegisterBroker:
 		b := rec.Broker
 		if b == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
-		brokers := slices.Clone(img.Brokers)
+		if !a.ownBrokers {
+			img.Brokers = slices.Clone(img.Brokers)
+			a.ownBrokers = true
+		}
 		nb := Broker(*b)
-		i := sort.Search(len(brokers), func(i int) bool { return brokers[i].ID >= b.ID })
-		if i < len(brokers) && brokers[i].ID == b.ID {
-			brokers[i] = nb
+		i := sort.Search(len(img.Brokers), func(i int) bool { return img.Brokers[i].ID >= b.ID })
+		if i < len(img.Brokers) && img.Brokers[i].ID == b.ID {
+			img.Brokers[i] = nb
 		} else {
-			brokers = slices.Insert(brokers, i, nb)
+			img.Brokers = slices.Insert(img.Brokers, i, nb)
 		}
-		next.Brokers = brokers
 	case RecordController:
 		if rec.Controller == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
-		next.ControllerID = rec.Controller.ID
+		img.ControllerID = rec.Controller.ID
 	case RecordTopic:
 		t := rec.Topic
 		if t == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
 		if img.topics[t.Name] != nil {
-			return nil, fmt.Errorf("apply offset %d: topic %q already exists", offset, t.Name)
+			return fmt.Errorf("apply offset %d: topic %q already exists", offset, t.Name)
 		}
+		if img.topicsByID[t.ID] != nil {
+			return fmt.Errorf("apply offset %d: topic id %x already exists", offset, t.ID)
+		}
+		a.maps()
 		nt := &Topic{Name: t.Name, ID: t.ID, Internal: t.Internal, Configs: map[string]string{}}
-		next.copyTopicMaps()
-		next.topics[t.Name] = nt
-		next.topicsByID[t.ID] = nt
+		img.topics[t.Name] = nt
+		img.topicsByID[t.ID] = nt
+		a.ownedTopics[t.ID] = true
 	case RecordPartition:
 		p := rec.Partition
 		if p == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
-		old := img.topicsByID[p.TopicID]
-		if old == nil {
-			return nil, fmt.Errorf("apply offset %d: partition of unknown topic id %x", offset, p.TopicID)
+		t := a.topic(p.TopicID)
+		if t == nil {
+			return fmt.Errorf("apply offset %d: partition of unknown topic id %x", offset, p.TopicID)
 		}
-		if p.Index < 0 || int(p.Index) > len(old.Partitions) {
-			return nil, fmt.Errorf("apply offset %d: partition %d of %q out of sequence", offset, p.Index, old.Name)
+		if p.Index < 0 || int(p.Index) > len(t.Partitions) {
+			return fmt.Errorf("apply offset %d: partition %d of %q out of sequence", offset, p.Index, t.Name)
 		}
-		nt := *old
-		nt.Partitions = slices.Clone(old.Partitions)
 		np := Partition{
 			Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
 			Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
 		}
-		if int(p.Index) == len(nt.Partitions) {
-			nt.Partitions = append(nt.Partitions, np)
+		if int(p.Index) == len(t.Partitions) {
+			t.Partitions = append(t.Partitions, np)
 		} else {
-			nt.Partitions[p.Index] = np
+			t.Partitions[p.Index] = np
 		}
-		next.copyTopicMaps()
-		next.topics[nt.Name] = &nt
-		next.topicsByID[nt.ID] = &nt
 	case RecordRemoveTopic:
 		r := rec.RemoveTopic
 		if r == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
 		old := img.topicsByID[r.ID]
 		if old == nil {
-			return nil, fmt.Errorf("apply offset %d: remove unknown topic id %x", offset, r.ID)
+			return fmt.Errorf("apply offset %d: remove unknown topic id %x", offset, r.ID)
 		}
-		next.copyTopicMaps()
-		delete(next.topics, old.Name)
-		delete(next.topicsByID, old.ID)
+		a.maps()
+		delete(img.topics, old.Name)
+		delete(img.topicsByID, old.ID)
+		delete(a.ownedTopics, old.ID)
 	case RecordConfig:
 		c := rec.Config
 		if c == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
 		old := img.topics[c.Topic]
 		if old == nil {
-			return nil, fmt.Errorf("apply offset %d: config for unknown topic %q", offset, c.Topic)
+			return fmt.Errorf("apply offset %d: config for unknown topic %q", offset, c.Topic)
 		}
-		nt := *old
-		nt.Configs = maps.Clone(old.Configs)
+		t := a.topic(old.ID)
 		if c.Value == nil {
-			delete(nt.Configs, c.Name)
+			delete(t.Configs, c.Name)
 		} else {
-			nt.Configs[c.Name] = *c.Value
+			t.Configs[c.Name] = *c.Value
 		}
-		next.copyTopicMaps()
-		next.topics[nt.Name] = &nt
-		next.topicsByID[nt.ID] = &nt
 	case RecordProducerIDs:
 		r := rec.ProducerIDs
 		if r == nil {
-			return nil, errMissing(rec)
+			return errMissing(rec)
 		}
 		if r.First < img.NextProducerID {
-			return nil, fmt.Errorf("apply offset %d: producer id block %d below next %d", offset, r.First, img.NextProducerID)
+			return fmt.Errorf("apply offset %d: producer id block %d below next %d", offset, r.First, img.NextProducerID)
 		}
-		next.NextProducerID = r.First + r.Count
+		img.NextProducerID = r.First + r.Count
 	default:
-		return nil, fmt.Errorf("apply offset %d: unknown record type %d", offset, rec.Type)
+		return fmt.Errorf("apply offset %d: unknown record type %d", offset, rec.Type)
 	}
-	return next, nil
+	return nil
 }
 
 func errMissing(rec Record) error {
 	return fmt.Errorf("metadata record type %d without its payload", rec.Type)
-}
-
-// shallowCopy copies the Image header; maps stay shared until
-// copyTopicMaps is called.
-func (img *Image) shallowCopy() *Image {
-	c := *img
-	return &c
-}
-
-// copyTopicMaps gives the image its own topic maps before a change.
-// Topics themselves are replaced, never mutated.
-func (img *Image) copyTopicMaps() {
-	img.topics = maps.Clone(img.topics)
-	img.topicsByID = maps.Clone(img.topicsByID)
 }

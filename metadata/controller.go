@@ -22,6 +22,11 @@ type Defaults struct {
 	BrokerConfig map[string]string
 }
 
+// maxPartitionsPerTopic bounds one topic's partitions. Each partition is
+// an actor with open segment files on its leader, so a mistyped count
+// must not take a node down.
+const maxPartitionsPerTopic = 100_000
+
 // producerIDBlock is how many producer ids one journal record reserves, so
 // that allocating an id is usually a memory operation.
 const producerIDBlock = 1000
@@ -47,18 +52,13 @@ type Controller struct {
 // controller of a node. clusterID names a brand-new cluster; an existing
 // journal keeps its own.
 func NewController(j Journal, nodeID int32, clusterID string, d Defaults, random io.Reader) (*Controller, error) {
-	img := NewImage(clusterID)
-	err := j.Replay(func(off int64, rec Record) error {
-		next, err := Apply(img, off, rec)
-		if err != nil {
-			return err
-		}
-		img = next
-		return nil
-	})
+	// One applier across the whole replay: each topic is copied once.
+	a := newApplier(NewImage(clusterID))
+	err := j.Replay(func(off int64, rec Record) error { return a.apply(off, rec) })
 	if err != nil {
 		return nil, fmt.Errorf("replay metadata journal: %w", err)
 	}
+	img := a.finish()
 	c := &Controller{journal: j, defaults: d, nodeID: nodeID, random: random}
 	c.img.Store(img)
 	// Ids reserved before a restart may have been handed out; never reuse
@@ -90,13 +90,9 @@ func (c *Controller) commitLocked(recs []Record) error {
 	old := c.img.Load()
 	// Apply first on a scratch image so an invalid record is caught before
 	// it reaches the journal.
-	img := old
-	for i, rec := range recs {
-		next, err := Apply(img, old.Offset+1+int64(i), rec)
-		if err != nil {
-			return fmt.Errorf("metadata: %v: %w", err, kerr.UnknownServerError)
-		}
-		img = next
+	img, err := ApplyAll(old, old.Offset+1, recs)
+	if err != nil {
+		return fmt.Errorf("metadata: %v: %w", err, kerr.UnknownServerError)
 	}
 	if _, err := c.journal.Append(recs); err != nil {
 		return fmt.Errorf("metadata: %v: %w", err, kerr.KafkaStorageError)
@@ -201,8 +197,8 @@ func (c *Controller) createTopicRecords(r CreateTopic) ([]Record, error) {
 		if n <= 0 {
 			return nil, fmt.Errorf("number of partitions must be larger than 0, got %d: %w", n, kerr.InvalidPartitions)
 		}
-		if n > 1_000_000 {
-			return nil, fmt.Errorf("number of partitions %d is over the limit of 1000000: %w", n, kerr.InvalidPartitions)
+		if n > maxPartitionsPerTopic {
+			return nil, fmt.Errorf("number of partitions %d is over the limit of %d: %w", n, maxPartitionsPerTopic, kerr.InvalidPartitions)
 		}
 		if rf <= 0 {
 			return nil, fmt.Errorf("replication factor must be larger than 0, got %d: %w", rf, kerr.InvalidReplicationFactor)
@@ -336,8 +332,8 @@ func (c *Controller) CreatePartitions(reqs []CreatePartitions, validateOnly bool
 			errs[i] = fmt.Errorf("topic %q has %d partitions; the new count must be larger, got %d: %w", r.Topic, have, r.Count, kerr.InvalidPartitions)
 			continue
 		}
-		if r.Count > 1_000_000 {
-			errs[i] = fmt.Errorf("partition count %d is over the limit of 1000000: %w", r.Count, kerr.InvalidPartitions)
+		if r.Count > maxPartitionsPerTopic {
+			errs[i] = fmt.Errorf("partition count %d is over the limit of %d: %w", r.Count, maxPartitionsPerTopic, kerr.InvalidPartitions)
 			continue
 		}
 		rf := len(t.Partitions[0].Replicas)

@@ -392,6 +392,10 @@ func (op *fetchOp) await() reply {
 			op.timer.Stop()
 		case <-op.timer.C:
 			expired = true // read once more, then answer whatever there is
+		case <-op.s.stopCh:
+			// Graceful shutdown: answer now rather than at MaxWait.
+			op.timer.Stop()
+			expired = true
 		case <-op.done:
 			// The connection is gone: nobody will read an answer.
 			op.timer.Stop()

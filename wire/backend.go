@@ -66,4 +66,8 @@ type Limits struct {
 	DeleteTopicEnable bool
 	// MaxInflightPerConn bounds requests read ahead on one connection.
 	MaxInflightPerConn int
+	// QueuedMaxRequestBytes bounds the bytes of requests read and not yet
+	// answered across all connections (0: 256 MiB, never less than
+	// SocketRequestMaxBytes).
+	QueuedMaxRequestBytes int64
 }

@@ -42,6 +42,9 @@ type pending struct {
 	version int16 // the version to encode the reply at
 	corr    int32
 	r       reply
+	// reserved is the frame size taken from the server's queued-bytes
+	// budget; the writer gives it back once the reply is settled.
+	reserved int32
 }
 
 // conn is one client connection. The reader goroutine owns the read side
@@ -112,17 +115,29 @@ func (c *conn) readLoop() {
 		}
 	}()
 	var hdr [4]byte
+	var held int32 // budget reserved for the frame being read
+	reserve := func(n int32) error {
+		if err := c.s.budget.Acquire(c.ctx, int64(n)); err != nil {
+			return err
+		}
+		held = n
+		return nil
+	}
 	for !c.s.stopping.Load() {
-		size, frame, err := readFrame(c.br, &hdr, c.maxFrame)
+		held = 0
+		size, frame, err := readFrame(c.br, &hdr, c.maxFrame, reserve)
 		if err != nil {
+			c.s.budget.Release(int64(held))
 			c.readFailed(size, err)
 			return
 		}
 		c.s.stats.bytesIn.Add(uint64(4 + len(frame)))
 		p, ok := c.handleFrame(frame)
 		if !ok {
+			c.s.budget.Release(int64(size))
 			return
 		}
+		p.reserved = size
 		c.queue <- p
 		if p.r.closeConn {
 			return
@@ -140,6 +155,9 @@ func (c *conn) readFailed(size int32, err error) {
 		c.s.log.Debug("stopped reading: server shutting down", "remote", c.remote)
 	case errors.Is(err, io.EOF):
 		c.s.log.Debug("client closed connection", "remote", c.remote, "client_id", c.clientID)
+		// Nobody will read answers any more: let waiting fetches give up
+		// now rather than at their MaxWait.
+		c.cancel()
 	default:
 		c.s.log.Debug("read failed; closing connection", "remote", c.remote, "client_id", c.clientID, "err", err)
 	}
@@ -263,12 +281,14 @@ func (c *conn) writeLoop() {
 			c.kill()
 			for p := range c.queue {
 				c.discard(p.r)
+				c.s.budget.Release(int64(p.reserved))
 			}
 		}
 		c.close()
 	}()
 	for p := range c.queue {
 		c.deliver(p)
+		c.s.budget.Release(int64(p.reserved))
 	}
 	c.flush()
 }

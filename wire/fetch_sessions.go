@@ -3,10 +3,8 @@ package wire
 import (
 	"math"
 	"math/rand/v2"
-	"runtime"
 	"sync"
 	"time"
-	"weak"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -366,20 +364,5 @@ func (c *fetchSessions) len() int {
 	return len(c.byID)
 }
 
-// sessionCaches holds each Server's fetch session cache. It is keyed by a
-// weak pointer so that a Server (and its sessions) can be collected; a
-// cleanup removes the entry then.
-var sessionCaches sync.Map // weak.Pointer[Server] → *fetchSessions
-
-// fetchSessions returns s's session cache, creating it on first use.
-func (s *Server) fetchSessions() *fetchSessions {
-	key := weak.Make(s)
-	if c, ok := sessionCaches.Load(key); ok {
-		return c.(*fetchSessions)
-	}
-	c, loaded := sessionCaches.LoadOrStore(key, newFetchSessions(maxFetchSessions))
-	if !loaded {
-		runtime.AddCleanup(s, func(k weak.Pointer[Server]) { sessionCaches.Delete(k) }, key)
-	}
-	return c.(*fetchSessions)
-}
+// fetchSessions returns s's session cache.
+func (s *Server) fetchSessions() *fetchSessions { return s.sessions }

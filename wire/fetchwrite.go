@@ -125,11 +125,6 @@ func putFetchScratch(sc *fetchScratch) {
 	fetchScratchPool.Put(sc)
 }
 
-// errFetchLayout means the two encodings did not differ only at records
-// fields: a kmsg change this code does not understand. writeTo then falls
-// back to copying.
-var errFetchLayout = errors.New("fetch response: records fields not found in encoding")
-
 // writeTo writes the whole response frame to w: the 4-byte size prefix,
 // the response header (correlation id, and empty tagged fields from v12)
 // and the body, with each region's bytes sent by Region.WriteTo so that a

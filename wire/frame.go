@@ -42,13 +42,22 @@ var errFrameSize = errors.New("request frame size out of bounds")
 //
 // The frame is a fresh allocation, never reused: decoded requests alias
 // it (produce records are handed to partition actors as is).
-func readFrame(r io.Reader, hdr *[4]byte, maxBytes int32) (size int32, frame []byte, err error) {
+//
+// reserve, when non-nil, is called with the checked size before the buffer
+// is allocated; it blocks while the server's budget of queued request
+// bytes is spent, and an error from it is returned as is.
+func readFrame(r io.Reader, hdr *[4]byte, maxBytes int32, reserve func(int32) error) (size int32, frame []byte, err error) {
 	if _, err := io.ReadFull(r, hdr[:]); err != nil {
 		return 0, nil, err
 	}
 	size = int32(binary.BigEndian.Uint32(hdr[:]))
 	if size < minRequestFrame || size > maxBytes {
 		return size, nil, errFrameSize
+	}
+	if reserve != nil {
+		if err := reserve(size); err != nil {
+			return size, nil, err
+		}
 	}
 	frame = make([]byte, size)
 	if _, err := io.ReadFull(r, frame); err != nil {

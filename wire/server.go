@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/semaphore"
 	"log/slog"
 	"net"
 	"slices"
@@ -29,6 +30,9 @@ const (
 	// defaultSocketRequestMaxBytes is Kafka's socket.request.max.bytes,
 	// used when Limits leaves it zero.
 	defaultSocketRequestMaxBytes = 100 << 20
+	// defaultQueuedMaxRequestBytes is the default budget of request bytes
+	// read and not yet answered, across all connections.
+	defaultQueuedMaxRequestBytes = 256 << 20
 )
 
 // Options configure a Server.
@@ -72,8 +76,20 @@ type Server struct {
 	forceClose context.CancelFunc
 
 	// stopping is set once Shutdown begins; readers check it before each
-	// frame.
+	// frame. stopCh is closed at the same moment, so that parked fetches
+	// answer with what they have instead of holding the shutdown up for
+	// their whole MaxWait; produce acks still complete.
 	stopping atomic.Bool
+	stopCh   chan struct{}
+
+	// sessions is the broker-wide fetch session cache (KIP-227).
+	sessions *fetchSessions
+
+	// budget bounds the bytes of request frames read but not yet answered,
+	// across all connections (Kafka's queued.max.request.bytes): a reader
+	// reserves a frame's size before allocating it, so memory for queued
+	// requests is bounded however many connections pipeline.
+	budget *semaphore.Weighted
 
 	mu        sync.Mutex
 	listeners map[net.Listener]struct{}
@@ -94,6 +110,8 @@ func NewServer(b Backend, opts Options) *Server {
 		maxConns:  opts.MaxConnections,
 		listeners: map[net.Listener]struct{}{},
 		conns:     map[*conn]struct{}{},
+		stopCh:    make(chan struct{}),
+		sessions:  newFetchSessions(maxFetchSessions),
 	}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -105,6 +123,14 @@ func NewServer(b Backend, opts Options) *Server {
 		s.maxConns = defaultMaxConnections
 	}
 	s.baseCtx, s.forceClose = context.WithCancel(context.Background())
+	l := s.limits()
+	budget := l.QueuedMaxRequestBytes
+	if budget <= 0 {
+		budget = defaultQueuedMaxRequestBytes
+	}
+	// A frame the size limit allows must always fit, or its reader would
+	// wait forever.
+	s.budget = semaphore.NewWeighted(max(budget, int64(l.SocketRequestMaxBytes)))
 	for key, a := range apis {
 		if key >= 0 && key <= maxAPIKey && a.handle != nil {
 			s.table[key] = a
@@ -254,7 +280,9 @@ func (s *Server) removeConn(c *conn) {
 // are cancelled, and ctx's error is returned.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Lock()
-	s.stopping.Store(true)
+	if !s.stopping.Swap(true) {
+		close(s.stopCh)
+	}
 	for ln := range s.listeners {
 		ln.Close()
 	}

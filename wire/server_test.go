@@ -286,7 +286,7 @@ func TestReadFrameChecksBeforeAllocating(t *testing.T) {
 		var hdr [4]byte
 		allocs := testing.AllocsPerRun(100, func() {
 			r.Reset(data)
-			if _, _, err := readFrame(r, &hdr, 1<<20); !errors.Is(err, errFrameSize) {
+			if _, _, err := readFrame(r, &hdr, 1<<20, nil); !errors.Is(err, errFrameSize) {
 				t.Fatalf("prefix %#x: err %v", prefix, err)
 			}
 		})
