@@ -560,3 +560,18 @@ func TestTopicConfigChangesApply(t *testing.T) {
 		t.Fatalf("record over the altered max.message.bytes: %v", err)
 	}
 }
+
+// TestShutdownIsNotHeldByParkedFetch: a consumer long-polling an idle
+// partition must not hold a graceful shutdown up for its MaxWait.
+func TestShutdownIsNotHeldByParkedFetch(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("idle", 1, nil)
+	cl := tn.client(kgo.ConsumeTopics("idle"), kgo.FetchMaxWait(30*time.Second))
+	go cl.PollFetches(context.Background())
+	time.Sleep(300 * time.Millisecond) // let the fetch park
+	start := time.Now()
+	tn.stop()
+	if took := time.Since(start); took > 5*time.Second {
+		t.Fatalf("graceful shutdown took %v with a parked fetch", took)
+	}
+}
