@@ -123,6 +123,9 @@ func handleProduce(s *Server, req *request) reply {
 	}
 
 	if kreq.Acks == 0 && validAcks {
+		// The actors may append after this reply is "written": keep the
+		// frame out of the pool.
+		req.keepFrame = sent > 0
 		// No response. Kafka closes the connection instead when a
 		// partition failed, so the producer refreshes its metadata.
 		return reply{closeConn: anyError}
@@ -135,7 +138,10 @@ func handleProduce(s *Server, req *request) reply {
 	wait = max(wait, produceWaitFloor)
 	done := ctxDone(req.ctx)
 	return reply{await: func() reply {
-		collectProduce(resp, parts, results, sent, wait, done)
+		if !collectProduce(resp, parts, results, sent, wait, done) {
+			// An actor still holds records aliasing the frame.
+			req.keepFrame = true
+		}
 		// The actor may have lost leadership meanwhile: hint from the
 		// newest image.
 		addProduceLeaderHints(resp, s.b.Image())
@@ -148,7 +154,9 @@ func handleProduce(s *Server, req *request) reply {
 // appends may still happen, as with Kafka's timeout). Sent partitions
 // carry BaseOffset produceUnanswered until answered. done (the
 // connection's end) stops the wait early: nobody will read the answer.
-func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration, done <-chan struct{}) {
+//
+// It reports whether every sent partition was answered.
+func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration, done <-chan struct{}) bool {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for answered := 0; answered < sent; {
@@ -167,7 +175,7 @@ func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopi
 					parts[i].BaseOffset = -1
 				}
 			}
-			return
+			return false
 		}
 		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].BaseOffset != produceUnanswered {
 			continue // not a pending tag of ours; a well-behaved actor never sends one
@@ -182,6 +190,7 @@ func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopi
 			sp.ErrorMessage = &msg
 		}
 	}
+	return true
 }
 
 // produceUnanswered marks, in BaseOffset, a partition sent to an actor

@@ -45,6 +45,10 @@ type pending struct {
 	// reserved is the frame size taken from the server's queued-bytes
 	// budget; the writer gives it back once the reply is settled.
 	reserved int32
+	// recycle is the frame to return to its pool once the reply is
+	// settled, unless req.keepFrame says it is still in use.
+	recycle []byte
+	req     *request
 }
 
 // conn is one client connection. The reader goroutine owns the read side
@@ -138,6 +142,9 @@ func (c *conn) readLoop() {
 			return
 		}
 		p.reserved = size
+		if p.key == produceKey && p.req != nil {
+			p.recycle = frame
+		}
 		c.queue <- p
 		if p.r.closeConn {
 			return
@@ -252,7 +259,17 @@ func (c *conn) handleFrame(frame []byte) (p pending, ok bool) {
 		ctx:      c.ctx,
 	}
 	p.r = a.handle(s, req)
+	p.req = req
 	return p, true
+}
+
+// finished releases what a settled reply held: its share of the
+// queued-bytes budget, and its frame when nothing still reads it.
+func (c *conn) finished(p pending) {
+	c.s.budget.Release(int64(p.reserved))
+	if p.recycle != nil && !p.req.keepFrame {
+		putFrame(p.recycle)
+	}
 }
 
 func (c *conn) protocolError(why string, p pending, err error) {
@@ -281,14 +298,14 @@ func (c *conn) writeLoop() {
 			c.kill()
 			for p := range c.queue {
 				c.discard(p.r)
-				c.s.budget.Release(int64(p.reserved))
+				c.finished(p)
 			}
 		}
 		c.close()
 	}()
 	for p := range c.queue {
 		c.deliver(p)
-		c.s.budget.Release(int64(p.reserved))
+		c.finished(p)
 	}
 	c.flush()
 }

@@ -28,6 +28,8 @@ const (
 	// apiVersionsKey is ApiVersions, the one API answered even at
 	// versions the server does not know (KIP-511).
 	apiVersionsKey = 18
+	// produceKey is Produce, whose frames are recycled (framepool.go).
+	produceKey = 0
 )
 
 // errFrameSize is returned for a size prefix that is negative, below
@@ -40,8 +42,8 @@ var errFrameSize = errors.New("request frame size out of bounds")
 // the buffer is then sized from the checked prefix. The returned size is
 // the prefix as read, for logs.
 //
-// The frame is a fresh allocation, never reused: decoded requests alias
-// it (produce records are handed to partition actors as is).
+// The frame comes from the frame pools (framepool.go); decoded requests
+// alias it, so it goes back only under the rules stated there.
 //
 // reserve, when non-nil, is called with the checked size before the buffer
 // is allocated; it blocks while the server's budget of queued request
@@ -59,7 +61,7 @@ func readFrame(r io.Reader, hdr *[4]byte, maxBytes int32, reserve func(int32) er
 			return size, nil, err
 		}
 	}
-	frame = make([]byte, size)
+	frame = getFrame(int(size))
 	if _, err := io.ReadFull(r, frame); err != nil {
 		if err == io.EOF {
 			err = io.ErrUnexpectedEOF

@@ -15,6 +15,11 @@ type request struct {
 	kreq     kmsg.Request // already ReadFrom the frame; byte fields alias the frame
 	nowMs    int64        // wall clock when the request was read
 	remote   string       // client address, for logs and DescribeGroups-style hosts
+	// keepFrame is set by a handler (or its await) whose request's frame
+	// may still be read after the reply is written — an acks=0 produce,
+	// or one whose actor had not answered yet — so that the frame is not
+	// recycled under it. See framepool.go.
+	keepFrame bool
 	// ctx is the connection's context: it is done once the connection is
 	// force-closed (Shutdown past its deadline) or found dead (a write
 	// failed). It is not done by a graceful Shutdown, which lets in-flight
