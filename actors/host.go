@@ -139,7 +139,11 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
 		syncReq: make(chan struct{}, 1), syncStop: make(chan struct{}), syncDone: make(chan struct{}),
 	}
-	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(actor.Bounded(mailboxSize)))
+	bounded := actor.Bounded(mailboxSize)
+	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
+		a.mailbox = bounded()
+		return a.mailbox
+	}))
 	p.pid = h.system.Root.Spawn(props)
 	a.self, a.root = p.pid, h.system.Root
 	go a.syncLoop()
