@@ -8,6 +8,8 @@ import (
 	"math/rand"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"sort"
 	"strings"
 	"sync"
@@ -573,5 +575,83 @@ func TestShutdownIsNotHeldByParkedFetch(t *testing.T) {
 	tn.stop()
 	if took := time.Since(start); took > 5*time.Second {
 		t.Fatalf("graceful shutdown took %v with a parked fetch", took)
+	}
+}
+
+func TestDescribeClusterAndOffsetForLeaderEpoch(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("dc", 1, nil)
+	cl := tn.client()
+	req := kmsg.NewPtrDescribeClusterRequest()
+	resp, err := req.RequestWith(ctxT(t), cl)
+	if err != nil || resp.ErrorCode != 0 {
+		t.Fatalf("DescribeCluster: %v %d", err, resp.ErrorCode)
+	}
+	if resp.ControllerID != 1 || len(resp.Brokers) != 1 || resp.Brokers[0].NodeID != 1 || resp.ClusterID == "" {
+		t.Fatalf("DescribeCluster answer %+v", resp)
+	}
+	host, port, _ := net.SplitHostPort(tn.addr())
+	if b := resp.Brokers[0]; b.Host != host || fmt.Sprint(b.Port) != port {
+		t.Fatalf("broker %s:%d, want %s", b.Host, b.Port, tn.addr())
+	}
+
+	produceN(t, tn.client(kgo.DefaultProduceTopic("dc")), "dc", 7, "x")
+	oe := kmsg.NewPtrOffsetForLeaderEpochRequest()
+	rt := kmsg.NewOffsetForLeaderEpochRequestTopic()
+	rt.Topic = "dc"
+	rp := kmsg.NewOffsetForLeaderEpochRequestTopicPartition()
+	rp.LeaderEpoch = 0
+	rp.CurrentLeaderEpoch = -1
+	rt.Partitions = append(rt.Partitions, rp)
+	oe.Topics = append(oe.Topics, rt)
+	or, err := oe.RequestWith(ctxT(t), cl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := or.Topics[0].Partitions[0]; p.ErrorCode != 0 || p.EndOffset != 7 {
+		t.Fatalf("OffsetForLeaderEpoch %+v, want end offset 7", p)
+	}
+}
+
+func TestRetentionByTime(t *testing.T) {
+	tn := startNode(t, "log.retention.check.interval.ms=100")
+	tn.createTopic("old", 1, map[string]*string{"segment.bytes": strp("1024"), "retention.ms": strp("3600000")})
+	cl := tn.client(kgo.DefaultProduceTopic("old"), kgo.ProducerLinger(0))
+	twoDaysAgo := time.Now().Add(-48 * time.Hour)
+	// Incompressible values, so each segment holds two or three batches.
+	rng := rand.New(rand.NewSource(2))
+	value := func() []byte { b := make([]byte, 300); rng.Read(b); return b }
+	for i := 0; i < 20; i++ {
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: value(), Timestamp: twoDaysAgo}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The newest records are recent: the active segment stays anyway, and
+	// a recent segment must survive.
+	for i := 0; i < 5; i++ {
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: value()}).FirstErr(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		start, _ := tn.admin().ListStartOffsets(ctxT(t), "old")
+		if o, _ := start.Lookup("old", 0); o.Offset >= 16 {
+			if o.Offset > 20 {
+				t.Fatalf("retention deleted recent records: start offset %d", o.Offset)
+			}
+			break
+		}
+		if time.Now().After(deadline) {
+			start, _ := tn.admin().ListStartOffsets(ctxT(t), "old")
+			o, _ := start.Lookup("old", 0)
+			entries, _ := os.ReadDir(filepath.Join(tn.dir, "old-0"))
+			var names []string
+			for _, e := range entries {
+				names = append(names, e.Name())
+			}
+			t.Fatalf("time retention never moved the log start offset past the old records: start %d, files %v", o.Offset, names)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 }

@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"strings"
 
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -24,13 +25,19 @@ func errCode(err error) int16 {
 	return kerr.UnknownServerError.Code
 }
 
-// errMessage is the error message for APIs that carry one: err's full
-// text, which says what went wrong beyond the code, or nil for success.
+// errMessage is the error message for APIs that carry one: err's text,
+// which says what went wrong beyond the code, or nil for success. Clients
+// print the code's name and description next to the message, so the
+// wrapped *kerr.Error's own text is cut from its end rather than said
+// twice.
 func errMessage(err error) *string {
 	if err == nil {
 		return nil
 	}
 	msg := err.Error()
+	if ke := (*kerr.Error)(nil); errors.As(err, &ke) && ke != nil {
+		msg = strings.TrimSuffix(msg, ": "+ke.Error())
+	}
 	return &msg
 }
 
