@@ -130,23 +130,9 @@ func handleListOffsets(s *Server, req *request) reply {
 const listOffsetsPending = -3
 
 func collectListOffsets(parts []kmsg.ListOffsetsResponseTopicPartition, results <-chan actors.ListOffsetsResult, sent int) {
-	timer := time.NewTimer(listOffsetsWait)
-	defer timer.Stop()
-	for range sent {
-		var r actors.ListOffsetsResult
-		select {
-		case r = <-results:
-		case <-timer.C:
-			for i := range parts {
-				if parts[i].Offset == listOffsetsPending {
-					parts[i].Offset = -1
-					parts[i].ErrorCode = kerr.RequestTimedOut.Code
-				}
-			}
-			return
-		}
+	collectTagged(results, sent, listOffsetsWait, func(r actors.ListOffsetsResult) {
 		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].Offset != listOffsetsPending {
-			continue
+			return
 		}
 		sp := &parts[r.Tag]
 		sp.ErrorCode = r.ErrorCode
@@ -156,7 +142,14 @@ func collectListOffsets(parts []kmsg.ListOffsetsResponseTopicPartition, results 
 			// unknown.
 			sp.Offset, sp.Timestamp, sp.LeaderEpoch = -1, -1, -1
 		}
-	}
+	}, func() {
+		for i := range parts {
+			if parts[i].Offset == listOffsetsPending {
+				parts[i].Offset = -1
+				parts[i].ErrorCode = kerr.RequestTimedOut.Code
+			}
+		}
+	})
 }
 
 // tp names a topic partition.

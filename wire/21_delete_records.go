@@ -84,23 +84,9 @@ func handleDeleteRecords(s *Server, req *request) reply {
 }
 
 func collectDeleteRecords(parts []kmsg.DeleteRecordsResponseTopicPartition, results <-chan actors.DeleteRecordsResult, sent int, wait time.Duration) {
-	timer := time.NewTimer(wait)
-	defer timer.Stop()
-	for range sent {
-		var r actors.DeleteRecordsResult
-		select {
-		case r = <-results:
-		case <-timer.C:
-			for i := range parts {
-				if parts[i].LowWatermark == deleteRecordsPending {
-					parts[i].LowWatermark = -1
-					parts[i].ErrorCode = kerr.RequestTimedOut.Code
-				}
-			}
-			return
-		}
+	collectTagged(results, sent, wait, func(r actors.DeleteRecordsResult) {
 		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].LowWatermark != deleteRecordsPending {
-			continue
+			return
 		}
 		sp := &parts[r.Tag]
 		sp.ErrorCode = r.ErrorCode
@@ -108,5 +94,12 @@ func collectDeleteRecords(parts []kmsg.DeleteRecordsResponseTopicPartition, resu
 		if r.ErrorCode != 0 {
 			sp.LowWatermark = -1
 		}
-	}
+	}, func() {
+		for i := range parts {
+			if parts[i].LowWatermark == deleteRecordsPending {
+				parts[i].LowWatermark = -1
+				parts[i].ErrorCode = kerr.RequestTimedOut.Code
+			}
+		}
+	})
 }

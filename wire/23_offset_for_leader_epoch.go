@@ -106,23 +106,9 @@ func handleOffsetForLeaderEpoch(s *Server, req *request) reply {
 }
 
 func collectOffsetForLeaderEpoch(parts []kmsg.OffsetForLeaderEpochResponseTopicPartition, results <-chan actors.ListOffsetsResult, sent int) {
-	timer := time.NewTimer(offsetForLeaderEpochWait)
-	defer timer.Stop()
-	for range sent {
-		var r actors.ListOffsetsResult
-		select {
-		case r = <-results:
-		case <-timer.C:
-			for i := range parts {
-				if parts[i].EndOffset == offsetForLeaderEpochPending {
-					parts[i].LeaderEpoch, parts[i].EndOffset = -1, -1
-					parts[i].ErrorCode = kerr.RequestTimedOut.Code
-				}
-			}
-			return
-		}
+	collectTagged(results, sent, offsetForLeaderEpochWait, func(r actors.ListOffsetsResult) {
 		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].EndOffset != offsetForLeaderEpochPending {
-			continue
+			return
 		}
 		sp := &parts[r.Tag]
 		sp.ErrorCode = r.ErrorCode
@@ -130,5 +116,12 @@ func collectOffsetForLeaderEpoch(parts []kmsg.OffsetForLeaderEpochResponseTopicP
 		if r.ErrorCode != 0 {
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 		}
-	}
+	}, func() {
+		for i := range parts {
+			if parts[i].EndOffset == offsetForLeaderEpochPending {
+				parts[i].LeaderEpoch, parts[i].EndOffset = -1, -1
+				parts[i].ErrorCode = kerr.RequestTimedOut.Code
+			}
+		}
+	})
 }
