@@ -49,7 +49,7 @@ func NewHost(store *partlog.Store, logger *slog.Logger, clock func() time.Time) 
 		clock = time.Now
 	}
 	system := actor.NewActorSystem(actor.WithLoggerFactory(func(*actor.ActorSystem) *slog.Logger {
-		return logger.With("component", "protoactor")
+		return logger.With("library", "protoactor-go")
 	}))
 	h := &Host{
 		system: system, store: store, clock: clock, logger: logger,
