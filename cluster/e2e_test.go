@@ -655,3 +655,25 @@ func TestRetentionByTime(t *testing.T) {
 		time.Sleep(100 * time.Millisecond)
 	}
 }
+
+// TestCompactedTopicRequiresKeys: a compacted topic is the config that
+// makes the broker decompress batches to validate them (every record
+// needs a key), for every codec.
+func TestCompactedTopicRequiresKeys(t *testing.T) {
+	tn := startNode(t)
+	tn.createTopic("compacted", 1, map[string]*string{"cleanup.policy": strp("compact")})
+	for name, codec := range map[string]kgo.CompressionCodec{"none": kgo.NoCompression(), "zstd": kgo.ZstdCompression(), "lz4": kgo.Lz4Compression()} {
+		cl := tn.client(kgo.DefaultProduceTopic("compacted"), kgo.ProducerBatchCompression(codec), kgo.ProducerLinger(0))
+		if err := cl.ProduceSync(ctxT(t), &kgo.Record{Key: []byte("k"), Value: []byte("v")}).FirstErr(); err != nil {
+			t.Fatalf("%s: keyed record: %v", name, err)
+		}
+		err := cl.ProduceSync(ctxT(t), &kgo.Record{Value: []byte("no key")}).FirstErr()
+		if !errors.Is(err, kerr.InvalidRecord) {
+			t.Fatalf("%s: record without a key on a compacted topic: %v, want INVALID_RECORD", name, err)
+		}
+	}
+	end, _ := tn.admin().ListEndOffsets(ctxT(t), "compacted")
+	if o, _ := end.Lookup("compacted", 0); o.Offset != 3 {
+		t.Fatalf("end offset %d, want 3 (only the keyed records)", o.Offset)
+	}
+}
