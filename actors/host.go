@@ -115,22 +115,14 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 		l.Close()
 		return fmt.Errorf("start partition %s-%d: sync recovered log: %w", id.Topic, id.Partition, err)
 	}
-	var producers []partition.ProducerBatch
-	err = l.Batches(l.StartOffset(), func(b partlog.BatchInfo) bool {
-		if b.ProducerID >= 0 {
-			producers = append(producers, partition.ProducerBatch{
-				BaseOffset: b.BaseOffset, LastOffset: b.LastOffset, ProducerID: b.ProducerID,
-				ProducerEpoch: b.ProducerEpoch, BaseSequence: b.BaseSequence,
-			})
-		}
-		return true
-	})
+	producers, snapEnd, err := h.recoverProducers(l)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("start partition %s-%d: rebuild producer state: %w", id.Topic, id.Partition, err)
 	}
 	core := partition.New(cfg.Core, leaderEpoch)
-	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: producers, NowMs: h.clock().UnixMilli()})
+	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: producers,
+		SnapshotEnd: snapEnd, NowMs: h.clock().UnixMilli()})
 	_ = core.Ready()
 
 	p := &Partition{id: id, root: h.system.Root, leaderEpoch: leaderEpoch, cfg: cfg}
@@ -152,6 +144,37 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	h.parts[id] = p
 	h.mu.Unlock()
 	return nil
+}
+
+// recoverProducers rebuilds the idempotent producers' batches: the last
+// snapshot, then every batch the log indexed from the snapshot's end on.
+// Without a (readable) snapshot it replays the whole log.
+func (h *Host) recoverProducers(l *partlog.Log) ([]partition.ProducerBatch, int64, error) {
+	var producers []partition.ProducerBatch
+	from := l.StartOffset()
+	snapEnd, data, ok, err := l.LoadSnapshot()
+	if err != nil {
+		return nil, 0, err
+	}
+	if ok {
+		if snap, err := decodeProducerSnapshot(data); err != nil {
+			h.logger.Warn("ignoring unreadable producer snapshot; replaying the whole log", "log", l.ID().String(), "err", err)
+			snapEnd = 0
+		} else {
+			producers = snap
+			from = max(from, min(snapEnd, l.EndOffset()))
+		}
+	}
+	err = l.Batches(from, func(b partlog.BatchInfo) bool {
+		if b.ProducerID >= 0 {
+			producers = append(producers, partition.ProducerBatch{
+				BaseOffset: b.BaseOffset, LastOffset: b.LastOffset, ProducerID: b.ProducerID,
+				ProducerEpoch: b.ProducerEpoch, BaseSequence: b.BaseSequence, TimestampMs: b.MaxTimestamp,
+			})
+		}
+		return true
+	})
+	return producers, snapEnd, err
 }
 
 // Stop stops a partition's actor after it has finished the messages

@@ -145,6 +145,9 @@ func (a *partitionActor) execute(rd partition.Ready) {
 		default:
 		}
 	}
+	if rd.Snapshot {
+		a.saveSnapshot()
+	}
 	if rd.Retention {
 		before := a.log.StartOffset()
 		if n, err := a.log.EnforceRetention(rd.RetentionNowMs); err != nil {
@@ -155,6 +158,17 @@ func (a *partitionActor) execute(rd partition.Ready) {
 			a.execute(a.core.Ready())
 		}
 	}
+}
+
+// saveSnapshot stores the core's producer table so a restart replays only
+// the batches after it.
+func (a *partitionActor) saveSnapshot() {
+	end, batches := a.core.ProducerSnapshot()
+	if err := a.log.SaveSnapshot(end, encodeProducerSnapshot(batches)); err != nil {
+		a.logger.Warn("saving producer snapshot failed; a restart replays more of the log", "err", err)
+		return
+	}
+	a.core.SnapshotSaved(end)
 }
 
 // syncInline fsyncs on the actor's own goroutine and feeds the result
@@ -249,6 +263,9 @@ func (a *partitionActor) stop() {
 	rd.Sync = false
 	rd.Appends = nil
 	a.execute(rd)
+	if err == nil {
+		a.saveSnapshot()
+	}
 	if err := a.log.Close(); err != nil {
 		a.logger.Error("close log failed", "err", err)
 	}

@@ -220,6 +220,11 @@ func (n *Node) removeStrayLogs() {
 	}
 }
 
+// producerSnapshotIntervalMs is how often a partition with new idempotent
+// writes snapshots its producer table, bounding the log a restart replays
+// to about this much time of batches.
+const producerSnapshotIntervalMs = 60_000
+
 // partitionConfig derives a partition's settings from its topic's
 // effective configs.
 func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
@@ -246,11 +251,13 @@ func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 		Core: partition.Settings{
 			// The durability stance: unless the operator relaxed flushing,
 			// acknowledge only what is fsynced.
-			AckAfterSync:     (flushMessages == 0 && !flushMsSet) || flushMessages == 1,
-			FlushMessages:    flushMessages,
-			FlushMs:          flushMs,
-			LogAppendTime:    v["message.timestamp.type"] == "LogAppendTime",
-			RetentionCheckMs: n.cfg.RetentionCheckIntervalMs,
+			AckAfterSync:         (flushMessages == 0 && !flushMsSet) || flushMessages == 1,
+			FlushMessages:        flushMessages,
+			FlushMs:              flushMs,
+			LogAppendTime:        v["message.timestamp.type"] == "LogAppendTime",
+			RetentionCheckMs:     n.cfg.RetentionCheckIntervalMs,
+			ProducerExpirationMs: n.cfg.ProducerIDExpirationMs,
+			SnapshotIntervalMs:   producerSnapshotIntervalMs,
 		},
 		Validate: batch.Options{
 			MaxBatchBytes: int32(num("max.message.bytes", 1048588)),

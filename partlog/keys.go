@@ -17,6 +17,7 @@ import (
 //	log:    [id] 't' runningMaxTimestamp(8, sign-flipped) → baseOffset (8)
 //	log:    [id] 's'                               → log start offset (8)
 //	log:    [id] 'r'                               → recovery point (8)
+//	log:    [id] 'p'                               → snapshot end (8) + snapshot bytes
 //
 // Integers are big-endian so byte order is numeric order; timestamps have
 // their sign bit flipped so that negative ones (-1 = "no timestamp") sort
@@ -28,6 +29,7 @@ const (
 	kindTime     = 't'
 	kindStart    = 's'
 	kindRecovery = 'r'
+	kindSnapshot = 'p'
 
 	idLen      = 4
 	scalarKey  = idLen + 1     // id + kind

@@ -1,6 +1,8 @@
 package partition
 
 import (
+	"slices"
+
 	"github.com/troupe-io/troupe/batch"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
@@ -23,6 +25,13 @@ type Settings struct {
 	LogAppendTime bool
 	// RetentionCheckMs is how often retention runs (0 = never).
 	RetentionCheckMs int64
+	// ProducerExpirationMs forgets an idempotent producer that has not
+	// written for this long (Kafka's producer.id.expiration.ms; 0 =
+	// never), which bounds the producer table.
+	ProducerExpirationMs int64
+	// SnapshotIntervalMs is how often, at most, the producer table is
+	// snapshotted (0 = never), bounding what a restart replays.
+	SnapshotIntervalMs int64
 }
 
 // maxWatches bounds parked fetch wake-ups per partition. Past it the
@@ -54,8 +63,12 @@ type Core struct {
 	nextRetentionMs   int64
 
 	producers map[int64]*producerState
-	pending   []pendingAck
-	watches   []watch
+	// snapshotEnd is the log end covered by the last producer snapshot;
+	// nextSnapshotMs is the earliest time for the next one.
+	snapshotEnd    int64
+	nextSnapshotMs int64
+	pending        []pendingAck
+	watches        []watch
 
 	ready Ready
 }
@@ -63,6 +76,9 @@ type Core struct {
 type producerState struct {
 	epoch   int16
 	batches []seqBatch // oldest first, at most maxProducerBatches
+	// lastMs is when the producer last wrote (the broker's clock; for
+	// state rebuilt from the log, the batch's timestamp).
+	lastMs int64
 }
 
 type seqBatch struct {
@@ -144,7 +160,8 @@ func (c *Core) recovered(m Recovered) {
 	c.durableEnd, c.hw = m.LogEnd, m.LogEnd
 	c.producers = map[int64]*producerState{}
 	for _, b := range m.ProducerBatches {
-		if b.ProducerID < 0 {
+		// A snapshot may remember batches a crash took back.
+		if b.ProducerID < 0 || b.LastOffset >= m.LogEnd {
 			continue
 		}
 		st := c.producers[b.ProducerID]
@@ -158,8 +175,11 @@ func (c *Core) recovered(m Recovered) {
 			firstSeq: b.BaseSequence, lastSeq: addSeq(b.BaseSequence, int32(b.LastOffset-b.BaseOffset)),
 			firstOffset: b.BaseOffset, lastOffset: b.LastOffset,
 		})
+		st.lastMs = max(st.lastMs, b.TimestampMs)
 	}
 	c.nextRetentionMs = m.NowMs + c.settings.RetentionCheckMs
+	c.snapshotEnd = m.SnapshotEnd
+	c.nextSnapshotMs = m.NowMs + c.settings.SnapshotIntervalMs
 }
 
 func (st *producerState) remember(b seqBatch) {
@@ -242,6 +262,7 @@ func (c *Core) produce(m Produce) {
 	c.logEnd = last + 1
 	if st != nil {
 		st.remember(seqBatch{firstSeq: s.BaseSequence, lastSeq: s.LastSequence, firstOffset: base, lastOffset: last})
+		st.lastMs = m.NowMs
 		c.producers[s.ProducerID] = st
 	}
 
@@ -452,9 +473,57 @@ func (c *Core) tick(m Tick) {
 	if !c.settings.AckAfterSync && c.unflushed > 0 && c.settings.FlushMs > 0 && m.NowMs-c.oldestUnflushedMs >= c.settings.FlushMs {
 		c.requestSync()
 	}
+	if exp := c.settings.ProducerExpirationMs; exp > 0 {
+		for id, st := range c.producers {
+			if m.NowMs-st.lastMs >= exp && !c.pendingFor(st) {
+				delete(c.producers, id)
+			}
+		}
+	}
+	if c.settings.SnapshotIntervalMs > 0 && m.NowMs >= c.nextSnapshotMs && c.logEnd > c.snapshotEnd {
+		c.nextSnapshotMs = m.NowMs + c.settings.SnapshotIntervalMs
+		c.ready.Snapshot = true
+	}
 	if c.settings.RetentionCheckMs > 0 && m.NowMs >= c.nextRetentionMs {
 		c.nextRetentionMs = m.NowMs + c.settings.RetentionCheckMs
 		c.ready.Retention = true
 		c.ready.RetentionNowMs = m.NowMs
 	}
+}
+
+// pendingFor reports whether any of st's batches still awaits its fsync;
+// such a producer is not expired, or its retry could slip in twice.
+func (c *Core) pendingFor(st *producerState) bool {
+	if len(st.batches) == 0 {
+		return false
+	}
+	return st.batches[len(st.batches)-1].lastOffset >= c.durableEnd
+}
+
+// ProducerSnapshot returns the remembered batches of every idempotent
+// producer, ordered by producer id and offset, and the log end they
+// cover. The host stores it (partlog.Log.SaveSnapshot) so that a restart
+// replays only later batches; Recovered takes it back.
+func (c *Core) ProducerSnapshot() (end int64, batches []ProducerBatch) {
+	ids := make([]int64, 0, len(c.producers))
+	for id := range c.producers {
+		ids = append(ids, id)
+	}
+	slices.Sort(ids)
+	for _, id := range ids {
+		st := c.producers[id]
+		for _, b := range st.batches {
+			batches = append(batches, ProducerBatch{
+				BaseOffset: b.firstOffset, LastOffset: b.lastOffset, ProducerID: id,
+				ProducerEpoch: st.epoch, BaseSequence: b.firstSeq, TimestampMs: st.lastMs,
+			})
+		}
+	}
+	return c.logEnd, batches
+}
+
+// SnapshotSaved tells the core the snapshot of ProducerSnapshot up to end
+// is stored.
+func (c *Core) SnapshotSaved(end int64) {
+	c.snapshotEnd = max(c.snapshotEnd, end)
 }

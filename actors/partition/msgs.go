@@ -24,6 +24,8 @@ type ProducerBatch struct {
 	ProducerID             int64
 	ProducerEpoch          int16
 	BaseSequence           int32
+	// TimestampMs is when the producer last wrote, for expiry.
+	TimestampMs int64
 }
 
 type (
@@ -31,8 +33,12 @@ type (
 	// has fsynced the log, so everything up to LogEnd is durable.
 	Recovered struct {
 		LogStart, LogEnd int64
-		ProducerBatches  []ProducerBatch // in offset order
-		NowMs            int64
+		// ProducerBatches are a producer snapshot's batches followed by
+		// the log's batches from SnapshotEnd on, in that order; entries at
+		// or past LogEnd are ignored.
+		ProducerBatches []ProducerBatch
+		SnapshotEnd     int64
+		NowMs           int64
 	}
 	// Configure replaces the settings (a topic config changed).
 	Configure struct{ Settings Settings }
@@ -130,6 +136,9 @@ type Ready struct {
 	// report the new start with LogStartMoved.
 	Retention      bool
 	RetentionNowMs int64
+	// Snapshot asks the host to store ProducerSnapshot and confirm with
+	// SnapshotSaved.
+	Snapshot bool
 }
 
 // Append is one write to the log.

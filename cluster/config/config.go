@@ -57,6 +57,8 @@ type Config struct {
 	RetentionMs              int64
 	RetentionBytes           int64 // log.retention.bytes; -1 means unlimited
 	RetentionCheckIntervalMs int64
+	// ProducerIDExpirationMs is producer.id.expiration.ms.
+	ProducerIDExpirationMs int64
 	// FlushIntervalMessages is log.flush.interval.messages; 0 means unset
 	// (the key's minimum is 1, so 0 is never a setting).
 	FlushIntervalMessages int64
@@ -229,6 +231,7 @@ func (c *Config) resolve() error {
 	c.SegmentBytes = r.int("log.segment.bytes")
 	c.RetentionBytes = r.int("log.retention.bytes")
 	c.RetentionCheckIntervalMs = r.int("log.retention.check.interval.ms")
+	c.ProducerIDExpirationMs = r.int("producer.id.expiration.ms")
 	c.MinInsyncReplicas = int32(r.int("min.insync.replicas"))
 	c.UncleanLeaderElection = c.value("unclean.leader.election.enable") == "true"
 	c.CompressionType = c.value("compression.type")

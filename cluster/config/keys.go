@@ -102,6 +102,8 @@ var keyDefs = []keyDef{
 		doc: "Partition count of auto-created topics and of CreateTopics requests that leave it to the broker."},
 	{name: "process.roles", typ: TypeList, check: checkRoles,
 		doc: "broker, controller or both. Kept for the cluster mode; a single node is both."},
+	{name: "producer.id.expiration.ms", typ: TypeInt, def: "86400000", check: checkInt(1, math.MaxInt32),
+		doc: "How long an idempotent producer may stay silent before its sequence state is forgotten."},
 	{name: "socket.request.max.bytes", typ: TypeInt, def: "104857600", check: checkInt(1, math.MaxInt32),
 		doc: "Largest request accepted; a longer frame closes the connection."},
 	{name: "troupe.metrics.listener", typ: TypeString, check: checkHostPort,
