@@ -94,8 +94,10 @@
 // new file size through the file system's journal, which on ext4 makes
 // Sync's latency tail an order of magnitude longer. So when a file has a
 // descriptor (on Linux), Append extends the active segment ahead of the
-// data with fallocate(2) in 8 MiB steps (capped at SegmentBytes unless a
-// batch needs more), moving the file size with it; appends then land
+// data with fallocate(2) in steps that double with the file from 64 KiB
+// up to 8 MiB (so an idle partition reserves little disk; capped at
+// SegmentBytes unless a batch needs more), moving the file size with it;
+// appends then land
 // inside the file and Sync commits a size change once per step. A file
 // system that cannot preallocate turns it off for the log. A segment's
 // logical size (the bytes holding batches, which reads, Size and

@@ -30,6 +30,10 @@ const recoveryPointSyncBytes = 32 << 20
 // change per chunk, committed by the Sync that follows it.
 const preallocBytes = 8 << 20
 
+// minPreallocBytes is the first preallocation step of a segment; each
+// later step is the file's size so far, up to preallocBytes.
+const minPreallocBytes = 64 << 10
+
 // LogConfig is the per-topic storage configuration.
 type LogConfig struct {
 	// SegmentBytes is the size at which the active segment rolls (the new
@@ -221,7 +225,11 @@ func (l *Log) preallocate(seg *segment, sf *segFile, need int64) {
 		return
 	}
 	from := seg.allocEnd
-	to := max(need, min(from+preallocBytes, l.segmentBytes()))
+	// Grow in steps that double with the segment, from minPreallocBytes up
+	// to preallocBytes: an idle partition reserves little disk, a busy one
+	// pays for one fallocate per 8 MiB.
+	step := min(max(from, minPreallocBytes), preallocBytes)
+	to := max(need, min(from+step, l.segmentBytes()))
 	err := fallocate(sf.fd, from, to-from)
 	switch {
 	case err == nil:
