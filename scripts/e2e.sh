@@ -3,13 +3,14 @@
 #
 # Starts bin/troupe on a free 127.0.0.1 port with a fresh data directory,
 # runs every client script in scripts/e2e/ against it (kcat, kafka-python,
-# confluent-kafka), and stops the broker it started. Each client prints one
+# confluent-kafka, kafkajs), and stops the broker it started. Each client prints one
 # PASS, FAIL or SKIP line per case; the last line is "N passed, M failed".
 # On failure the broker's log tail is printed. Exit status: 0 only if
 # nothing failed.
 #
 # Environment:
-#   E2E_CLIENTS    clients to run (default "kcat kafka-python confluent-kafka")
+#   E2E_CLIENTS    clients to run (default "kcat kafka-python confluent-kafka kafkajs";
+#                  kafkajs needs `npm ci` in scripts/e2e/kafkajs, which .ci/run does)
 #   E2E_RECORDS    records per codec (10000); E2E_PARTITIONS per topic (3)
 #   E2E_CODECS     (default "none gzip snappy lz4 zstd")
 #   E2E_BOOTSTRAP  host:port of an already running broker: start none
@@ -22,7 +23,7 @@ set -euo pipefail
 
 cd "$(dirname "$0")/.."
 ROOT=$PWD
-CLIENTS=${E2E_CLIENTS:-kcat kafka-python confluent-kafka}
+CLIENTS=${E2E_CLIENTS:-kcat kafka-python confluent-kafka kafkajs}
 CLIENT_TIMEOUT=${E2E_CLIENT_TIMEOUT:-900}
 if [ -z "${PYTHON:-}" ]; then
 	if [ -x /usr/bin/python3 ]; then PYTHON=/usr/bin/python3; else PYTHON=python3; fi
@@ -114,6 +115,14 @@ for client in $CLIENTS; do
 	kcat) cmd=(bash scripts/e2e/kcat.sh "$BOOTSTRAP") ;;
 	kafka-python) cmd=("$PYTHON" scripts/e2e/kafka_python.py "$BOOTSTRAP") ;;
 	confluent-kafka) cmd=("$PYTHON" scripts/e2e/confluent.py "$BOOTSTRAP") ;;
+	kafkajs)
+		if [ ! -d scripts/e2e/kafkajs/node_modules/kafkajs ]; then
+			echo "FAIL kafkajs: not installed; run (cd scripts/e2e/kafkajs && npm ci)"
+			failed=$((failed + 1))
+			continue
+		fi
+		cmd=(node scripts/e2e/kafkajs/produce.js "$BOOTSTRAP")
+		;;
 	*)
 		echo "FAIL $client: unknown client (E2E_CLIENTS)"
 		failed=$((failed + 1))
