@@ -264,6 +264,12 @@ func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 			RequireKeys:   strings.Contains(v["cleanup.policy"], "compact"),
 		},
 	}
+	if !strings.Contains(v["cleanup.policy"], "delete") {
+		// A compact-only topic keeps its records until the cleaner
+		// replaces them, never by age or size (Kafka's rule). Troupe has
+		// no cleaner yet, so such a topic keeps everything.
+		pc.Log.RetentionMs, pc.Log.RetentionBytes = -1, -1
+	}
 	if flushMsSet && flushMs == 0 {
 		// flush.ms=0: fsync as soon as possible, acknowledging first.
 		pc.Core.FlushMessages = 1
