@@ -34,6 +34,17 @@ func TestAdminTopicLifecycle(t *testing.T) {
 	if err != nil || resp.Err != nil {
 		t.Fatalf("create: %v %v", err, resp.Err)
 	}
+	// validate_only checks everything and creates nothing.
+	vr, err := adm.ValidateCreateTopics(ctx, 2, 1, nil, "validated")
+	if err != nil || vr.Error() != nil {
+		t.Fatalf("validate-only create: %v %v", err, vr.Error())
+	}
+	if vr, _ := adm.ValidateCreateTopics(ctx, 0, 1, nil, "invalid"); !errors.Is(vr.Error(), kerr.InvalidPartitions) {
+		t.Fatalf("validate-only create with 0 partitions: %v", vr.Error())
+	}
+	if listed, _ := adm.ListTopics(ctx, "validated"); listed["validated"].Err == nil {
+		t.Fatal("validate-only CreateTopics created the topic")
+	}
 	if _, err := adm.CreateTopic(ctx, 1, 1, nil, "orders"); !errors.Is(err, kerr.TopicAlreadyExists) {
 		t.Fatalf("duplicate create: %v", err)
 	}
