@@ -76,6 +76,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newConsumeCmd(s),
 		newPerfCmd(s),
 		newBrokerCmd(s),
+		newVersionCmd(s),
 	)
 	return root
 }
