@@ -268,6 +268,9 @@ func verifyServedBatches(t *testing.T, cl *kgo.Client, topic string, partitions 
 				if !batch.VerifyCRC(raw) {
 					t.Fatalf("partition %d: batch at offset %d fails its CRC", p, h.BaseOffset)
 				}
+				if h.PartitionLeaderEpoch != 0 {
+					t.Fatalf("partition %d: batch at offset %d carries leader epoch %d, want the leader's 0", p, h.BaseOffset, h.PartitionLeaderEpoch)
+				}
 				offset = h.LastOffset() + 1
 			}
 			if it.Err() != nil {

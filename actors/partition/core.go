@@ -249,6 +249,10 @@ func (c *Core) produce(m Produce) {
 
 	base := c.logEnd
 	last := batch.AssignOffsets(m.Records, base)
+	// Like Kafka's leader, stamp the epoch under which the batch was
+	// appended; consumers check their position against it (KIP-320), and
+	// replicas will truncate by it. Outside the CRC, like the offsets.
+	batch.SetPartitionLeaderEpoch(m.Records, c.leaderEpoch)
 	appendTime := int64(-1)
 	if c.settings.LogAppendTime {
 		// message.timestamp.type=LogAppendTime: the broker's clock, carried
