@@ -22,9 +22,6 @@ import (
 // fsync.
 const mailboxSize = 1024
 
-// tickInterval is how often partition cores get the clock.
-const tickInterval = 200 * time.Millisecond
-
 // PartitionConfig is everything a partition actor needs from its topic's
 // effective configs.
 type PartitionConfig struct {
@@ -42,9 +39,6 @@ type Host struct {
 
 	mu    sync.RWMutex
 	parts map[partlog.LogID]*Partition
-
-	stopTick chan struct{}
-	tickDone chan struct{}
 }
 
 // NewHost starts an actor system whose logging goes to logger.
@@ -57,32 +51,13 @@ func NewHost(store *partlog.Store, logger *slog.Logger, clock func() time.Time) 
 	}))
 	h := &Host{
 		system: system, store: store, clock: clock, logger: logger,
-		parts: map[partlog.LogID]*Partition{}, stopTick: make(chan struct{}), tickDone: make(chan struct{}),
+		parts: map[partlog.LogID]*Partition{},
 	}
-	go h.tickLoop()
 	return h
 }
 
-func (h *Host) tickLoop() {
-	defer close(h.tickDone)
-	t := time.NewTicker(tickInterval)
-	defer t.Stop()
-	for {
-		select {
-		case <-h.stopTick:
-			return
-		case now := <-t.C:
-			ms := now.UnixMilli()
-			h.mu.RLock()
-			for _, p := range h.parts {
-				h.system.Root.Send(p.pid, tick{nowMs: ms})
-			}
-			h.mu.RUnlock()
-		}
-	}
-}
-
-type tick struct{ nowMs int64 }
+// tick is the message a partition's timer sends its actor.
+type tick struct{}
 
 // Partition returns the running partition, or nil.
 func (h *Host) Partition(topic string, index int32) *Partition {
@@ -134,6 +109,7 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	a := &partitionActor{
 		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
 		syncReq: make(chan struct{}, 1), syncStop: make(chan struct{}), syncDone: make(chan struct{}),
+		timerAt: -1, root: h.system.Root,
 	}
 	bounded := actor.Bounded(mailboxSize)
 	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
@@ -141,7 +117,7 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 		return a.mailbox
 	}))
 	p.pid = h.system.Root.Spawn(props)
-	a.self, a.root = p.pid, h.system.Root
+	a.self = p.pid
 	go a.syncLoop()
 
 	h.mu.Lock()
@@ -204,8 +180,6 @@ func (h *Host) Delete(id partlog.LogID) error {
 
 // Close stops every partition and the actor system.
 func (h *Host) Close() error {
-	close(h.stopTick)
-	<-h.tickDone
 	var first error
 	for _, id := range h.Partitions() {
 		if err := h.Stop(id); err != nil && first == nil {

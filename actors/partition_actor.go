@@ -35,6 +35,14 @@ type partitionActor struct {
 	syncReq  chan struct{}
 	syncStop chan struct{}
 	syncDone chan struct{}
+
+	// timer delivers the core's next Tick (see armTimer); timerAt is the
+	// deadline it is set for, -1 when none is pending.
+	timer   *time.Timer
+	timerAt int64
+	// timerSelf is the actor's PID as its own context reports it, taken
+	// on the actor's goroutine before any timer exists.
+	timerSelf *actor.PID
 }
 
 type synced struct {
@@ -81,10 +89,15 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		}
 		a.core.Step(s)
 	case tick:
-		a.core.Step(partition.Tick{NowMs: m.nowMs})
+		a.timerAt = -1
+		a.core.Step(partition.Tick{NowMs: a.clock().UnixMilli()})
 	case *PartitionConfig:
 		a.log.SetConfig(m.Log)
 		a.core.Step(partition.Configure{Settings: m.Core})
+	case *actor.Started:
+		a.timerSelf = ctx.Self()
+		a.armTimer()
+		return
 	case *actor.Stopping:
 		a.stop()
 		return
@@ -92,6 +105,28 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		return
 	}
 	a.execute(a.core.Ready())
+	a.armTimer()
+}
+
+// armTimer keeps one timer set for the core's next deadline. It fires by
+// sending a tick to the actor's own mailbox; a stale fire is a harmless
+// extra Tick.
+func (a *partitionActor) armTimer() {
+	next := a.core.NextTickMs()
+	if next < 0 || next == a.timerAt {
+		return
+	}
+	if a.timerAt >= 0 && a.timerAt <= next {
+		return // an earlier fire is pending; it re-arms afterwards
+	}
+	a.timerAt = next
+	d := time.Duration(next-a.clock().UnixMilli()) * time.Millisecond
+	if a.timer == nil {
+		self, root := a.timerSelf, a.root
+		a.timer = time.AfterFunc(max(d, 0), func() { root.Send(self, tick{}) })
+		return
+	}
+	a.timer.Reset(max(d, 0))
 }
 
 // execute carries out a Ready: appends first and in order, then the rest.
@@ -250,6 +285,9 @@ func (a *partitionActor) serveDelete(d partition.DeleteBefore) {
 // Waiting produces still hold replies; fsync once more so they can be
 // answered, then close the log.
 func (a *partitionActor) stop() {
+	if a.timer != nil {
+		a.timer.Stop()
+	}
 	close(a.syncStop)
 	<-a.syncDone
 	end, err := a.log.Sync()

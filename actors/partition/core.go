@@ -62,6 +62,10 @@ type Core struct {
 	oldestUnflushedMs int64
 	nextRetentionMs   int64
 
+	// minWatchDeadline is at most the earliest deadline of c.watches
+	// (-1 when there are none); it may be stale-early, never late.
+	minWatchDeadline int64
+
 	producers map[int64]*producerState
 	// snapshotEnd is the log end covered by the last producer snapshot;
 	// nextSnapshotMs is the earliest time for the next one.
@@ -101,7 +105,7 @@ type watch struct {
 // New returns the core of a freshly opened partition. The host follows it
 // with Recovered before any other input.
 func New(s Settings, leaderEpoch int32) *Core {
-	return &Core{settings: s, leaderEpoch: leaderEpoch, producers: map[int64]*producerState{}}
+	return &Core{settings: s, leaderEpoch: leaderEpoch, producers: map[int64]*producerState{}, minWatchDeadline: -1}
 }
 
 // Ready returns and clears what the core decided since the last call. The
@@ -433,6 +437,9 @@ func (c *Core) watch(m Watch) {
 		c.watches = c.watches[:len(c.watches)-1]
 	}
 	c.watches = append(c.watches, watch{token: m.Token, offset: m.Offset, deadlineMs: m.DeadlineMs})
+	if c.minWatchDeadline < 0 || m.DeadlineMs < c.minWatchDeadline {
+		c.minWatchDeadline = m.DeadlineMs
+	}
 }
 
 func (c *Core) listOffsets(m ListOffsets) {
@@ -467,9 +474,13 @@ func (c *Core) deleteRecords(m DeleteRecords) {
 
 func (c *Core) tick(m Tick) {
 	kept := c.watches[:0]
+	c.minWatchDeadline = -1
 	for _, w := range c.watches {
 		if w.deadlineMs > m.NowMs {
 			kept = append(kept, w)
+			if c.minWatchDeadline < 0 || w.deadlineMs < c.minWatchDeadline {
+				c.minWatchDeadline = w.deadlineMs
+			}
 		}
 	}
 	clear(c.watches[len(kept):])
@@ -530,4 +541,31 @@ func (c *Core) ProducerSnapshot() (end int64, batches []ProducerBatch) {
 // is stored.
 func (c *Core) SnapshotSaved(end int64) {
 	c.snapshotEnd = max(c.snapshotEnd, end)
+}
+
+// NextTickMs is the earliest clock reading at which a Tick has work to
+// do — a parked fetch to expire, a flush.ms deadline, a retention check
+// or a producer snapshot due — or -1 when no Tick is needed. The host
+// arms one timer for it, so an idle partition costs no periodic work
+// beyond its retention checks.
+func (c *Core) NextTickMs() int64 {
+	next := int64(-1)
+	consider := func(t int64) {
+		if next < 0 || t < next {
+			next = t
+		}
+	}
+	if c.minWatchDeadline >= 0 {
+		consider(c.minWatchDeadline)
+	}
+	if !c.settings.AckAfterSync && c.unflushed > 0 && c.settings.FlushMs > 0 {
+		consider(c.oldestUnflushedMs + c.settings.FlushMs)
+	}
+	if c.settings.RetentionCheckMs > 0 {
+		consider(c.nextRetentionMs)
+	}
+	if c.settings.SnapshotIntervalMs > 0 && c.logEnd > c.snapshotEnd {
+		consider(c.nextSnapshotMs)
+	}
+	return next
 }

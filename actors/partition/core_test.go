@@ -414,3 +414,38 @@ func TestProducerSnapshotRoundTrip(t *testing.T) {
 		t.Fatalf("producer 4's lost batch must be appended anew at 2: %+v", r)
 	}
 }
+
+func TestNextTickMs(t *testing.T) {
+	c := New(Settings{AckAfterSync: true}, 0)
+	c.Step(Recovered{NowMs: 1000})
+	if got := c.NextTickMs(); got != -1 {
+		t.Fatalf("idle core with nothing timed wants a tick at %d", got)
+	}
+	c = New(Settings{AckAfterSync: true, RetentionCheckMs: 300_000}, 0)
+	c.Step(Recovered{NowMs: 1000})
+	if got := c.NextTickMs(); got != 301_000 {
+		t.Fatalf("retention check due at %d, want 301000", got)
+	}
+	c.Step(Watch{Token: "w", Offset: 0, DeadlineMs: 1500})
+	c.Step(Watch{Token: "v", Offset: 0, DeadlineMs: 1200})
+	if got := c.NextTickMs(); got != 1200 {
+		t.Fatalf("earliest watch deadline %d, want 1200", got)
+	}
+	c.Step(Tick{NowMs: 1300}) // expires v
+	if got := c.NextTickMs(); got != 1500 {
+		t.Fatalf("after expiry, next %d, want 1500", got)
+	}
+
+	r := New(Settings{FlushMs: 50, SnapshotIntervalMs: 60_000}, 0)
+	r.Step(Recovered{NowMs: 0})
+	b, s := records(t, 1, 3, 0, 0)
+	r.Step(Produce{Token: "p", Records: b, Summary: s, Acks: 1, NowMs: 10})
+	r.Ready()
+	if got := r.NextTickMs(); got != 60 {
+		t.Fatalf("flush.ms deadline %d, want 60 (oldest unflushed write at 10 + 50)", got)
+	}
+	r.Step(Synced{DurableEnd: 1})
+	if got := r.NextTickMs(); got != 60_000 {
+		t.Fatalf("snapshot due at %d, want 60000", got)
+	}
+}
