@@ -58,10 +58,11 @@ lint:
 fuzz:
 	scripts/fuzz.sh $(LONG_FUZZTIME)
 
-# The SIGKILL durability test (also part of test-short), repeated.
-CRASH_COUNT ?= 3
+# The SIGKILL durability test (4 kills in test-short), as a longer campaign.
+CRASH_KILLS ?= 25
+CRASH_COUNT ?= 2
 crash:
-	$(GO) test -run 'TestCrashKeepsAcknowledgedRecords' -count=$(CRASH_COUNT) -v -timeout 20m ./cluster
+	TROUPE_CRASH_KILLS=$(CRASH_KILLS) $(GO) test -run 'TestCrashKeepsAcknowledgedRecords' -count=$(CRASH_COUNT) -v -timeout 30m ./cluster
 
 clean:
 	rm -rf bin

@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -156,7 +157,10 @@ func TestCrashKeepsAcknowledgedRecords(t *testing.T) {
 	}()
 
 	rng := rand.New(rand.NewSource(1))
-	const kills = 4
+	kills := 4
+	if v, err := strconv.Atoi(os.Getenv("TROUPE_CRASH_KILLS")); err == nil && v > 0 {
+		kills = v // make crash runs longer campaigns
+	}
 	for k := 0; k < kills; k++ {
 		time.Sleep(time.Duration(300+rng.Intn(700)) * time.Millisecond)
 		b.kill()
