@@ -5,6 +5,7 @@ import (
 	"log/slog"
 
 	"github.com/troupe-io/troupe/cluster"
+	"github.com/troupe-io/troupe/cluster/config"
 
 	"github.com/spf13/cobra"
 )
@@ -15,6 +16,8 @@ type brokerFlags struct {
 	overrides  []string // key=value, applied over the config file in order
 	logFormat  string
 	logLevel   string
+	// printConfig prints the effective configuration and exits.
+	printConfig bool
 }
 
 // newBrokerCmd returns `troupe broker`, which runs the broker daemon in the
@@ -28,6 +31,13 @@ func newBrokerCmd(_ *streams) *cobra.Command {
 		RunE: func(c *cobra.Command, _ []string) error {
 			if err := f.validate(); err != nil {
 				return fmt.Errorf("broker: %w", err)
+			}
+			if f.printConfig {
+				cfg, err := config.Load(f.configFile, f.overrides)
+				if err != nil {
+					return err
+				}
+				return cfg.WriteProperties(c.OutOrStdout())
 			}
 			level := map[string]slog.Level{"debug": slog.LevelDebug, "info": slog.LevelInfo, "warn": slog.LevelWarn, "error": slog.LevelError}[f.logLevel]
 			hopts := &slog.HandlerOptions{Level: level}
@@ -47,6 +57,7 @@ func newBrokerCmd(_ *streams) *cobra.Command {
 	fs.StringArrayVar(&f.overrides, "override", nil, "configuration key=value overriding the file (repeatable)")
 	fs.StringVar(&f.logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&f.logLevel, "log-level", "info", "minimum log level: debug, info, warn or error")
+	fs.BoolVar(&f.printConfig, "print-config", false, "print the effective configuration (every key, defaults included) and exit")
 	return c
 }
 

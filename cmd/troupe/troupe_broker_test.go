@@ -69,3 +69,20 @@ func TestQuickstartAgainstTroupe(t *testing.T) {
 		t.Fatalf("duplicate create: exit %d, stderr %q (want one troupe: line)", code, errs)
 	}
 }
+
+func TestBrokerPrintConfig(t *testing.T) {
+	var out, errb bytes.Buffer
+	code := run(context.Background(), []string{"broker", "--print-config", "--override", "num.partitions=3"}, strings.NewReader(""), &out, &errb)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errb.String())
+	}
+	if !strings.Contains(out.String(), "\nnum.partitions=3\n") || !strings.Contains(out.String(), "#log.segment.bytes=1073741824") {
+		t.Fatalf("--print-config output:\n%s", out.String())
+	}
+	out.Reset()
+	errb.Reset()
+	if code := run(context.Background(), []string{"broker", "--print-config", "--override", "num.partitons=3"}, strings.NewReader(""), &out, &errb); code == 0 ||
+		!strings.Contains(errb.String(), `did you mean "num.partitions"`) {
+		t.Fatalf("misspelt key: exit %d, stderr %q", code, errb.String())
+	}
+}
