@@ -16,8 +16,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// metricsServer serves Prometheus metrics at /metrics and the Go profiler
-// at /debug/pprof/ on troupe.metrics.listener.
+// metricsServer serves Prometheus metrics at /metrics, a health check at
+// /healthz and the Go profiler at /debug/pprof/ on troupe.metrics.listener.
 type metricsServer struct {
 	srv *http.Server
 	ln  net.Listener
@@ -80,6 +80,15 @@ func startMetrics(n *Node, addr string) (*metricsServer, error) {
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), newNodeCollector(n))
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	// /healthz answers 200 once the node serves Kafka clients, for load
+	// balancers and orchestration probes.
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !n.serving.Load() {
+			http.Error(w, "not serving", http.StatusServiceUnavailable)
+			return
+		}
+		w.Write([]byte("ok\n"))
+	})
 	mux.HandleFunc("/debug/pprof/", pprof.Index)
 	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
 	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/troupe-io/troupe/actors"
@@ -40,6 +41,8 @@ type Node struct {
 	// so a topic deleted and re-created under the same name is noticed.
 	mu       sync.Mutex
 	topicIDs map[string]metadata.TopicID
+	// serving is true from the moment the listener serves until Close.
+	serving  atomic.Bool
 	serveErr chan error
 }
 
@@ -113,13 +116,15 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	})
 
+	n.server = wire.NewServer(n, wire.Options{Logger: logger.With("component", "wire")})
+	// After the server exists, so the metrics handlers may read it.
 	if cfg.MetricsListener != "" {
 		if n.metrics, err = startMetrics(n, cfg.MetricsListener); err != nil {
 			return nil, err
 		}
 	}
-	n.server = wire.NewServer(n, wire.Options{Logger: logger.With("component", "wire")})
 	go func() { n.serveErr <- n.server.Serve(n.listener) }()
+	n.serving.Store(true)
 	ok = true
 	logger.Info("broker started", "node_id", cfg.NodeID, "cluster_id", clusterID, "listener", n.listener.Addr().String(),
 		"advertised", fmt.Sprintf("%s:%d", adv.Host, port), "log_dir", cfg.LogDir, "topics", n.controller.Image().NumTopics(),
@@ -134,6 +139,7 @@ func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 // requests (within ctx), stop the partition actors (each fsyncs and
 // closes its log), close the metadata journal and the index.
 func (n *Node) Close(ctx context.Context) error {
+	n.serving.Store(false)
 	var errs []error
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.close(ctx))
