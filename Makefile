@@ -25,8 +25,9 @@ build:
 run: build
 	./$(BIN) broker
 
-# Unit tests, a short fuzz of every fuzz target, then the client scripts.
-test: test-short fuzz-short e2e
+# Unit and end-to-end Go tests under the race detector, a short fuzz of
+# every fuzz target, then the client scripts.
+test: test-race fuzz-short e2e
 
 test-short:
 	$(GO) test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
