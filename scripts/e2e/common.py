@@ -10,6 +10,8 @@ import collections
 import os
 import subprocess
 import sys
+import time
+import traceback
 
 CODECS = os.environ.get("E2E_CODECS", "none gzip snappy lz4 zstd").split()
 RECORDS = int(os.environ.get("E2E_RECORDS", "10000"))
@@ -108,3 +110,27 @@ class Report:
 
     def exit(self):
         sys.exit(1 if self.failed else 0)
+
+
+def run_codec(report, client, topic, codec, produce, consume):
+    """One case: create topic, produce records(client, codec) with
+    produce(topic, codec, recs) -> error or None, read them back with
+    consume(topic) -> records, check exactly-once, report the outcome."""
+    started = time.monotonic()
+    try:
+        err = create_topic(topic)
+        if err:
+            report.fail(codec, "create topic: " + err)
+            return
+        recs = records(client, codec)
+        err = produce(topic, codec, recs)
+        if err:
+            report.fail(codec, "produce: " + err)
+            return
+        err = check(recs, consume(topic))
+        if err:
+            report.fail(codec, err)
+            return
+        report.passed(codec, "(%d records, %.1fs)" % (len(recs), time.monotonic() - started))
+    except Exception:
+        report.fail(codec, traceback.format_exc().strip().replace("\n", "\n    "))

@@ -15,7 +15,6 @@ Usage: confluent.py BOOTSTRAP   (environment: see common.py)
 
 import sys
 import time
-import traceback
 
 import common
 
@@ -110,26 +109,9 @@ def main():
     report = common.Report("confluent-kafka")
     print("confluent-kafka %s, librdkafka %s" % (confluent_kafka.version()[0], confluent_kafka.libversion()[0]), flush=True)
     for codec in common.CODECS:
-        topic = "ck-" + codec
-        started = time.monotonic()
-        try:
-            err = common.create_topic(topic)
-            if err:
-                report.fail(codec, "create topic: " + err)
-                continue
-            recs = common.records("confluent-kafka", codec)
-            err = produce(bootstrap, topic, codec, recs)
-            if err:
-                report.fail(codec, "produce: " + err)
-                continue
-            got = consume(bootstrap, topic)
-            err = common.check(recs, got)
-            if err:
-                report.fail(codec, err)
-                continue
-            report.passed(codec, "(%d records, %.1fs)" % (len(recs), time.monotonic() - started))
-        except Exception:
-            report.fail(codec, traceback.format_exc().strip().replace("\n", "\n    "))
+        common.run_codec(report, "confluent-kafka", "ck-" + codec, codec,
+                         lambda topic, codec, recs: produce(bootstrap, topic, codec, recs),
+                         lambda topic: consume(bootstrap, topic))
     report.exit()
 
 

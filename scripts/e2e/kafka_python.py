@@ -11,7 +11,6 @@ Usage: kafka_python.py BOOTSTRAP   (environment: see common.py)
 
 import sys
 import time
-import traceback
 
 import common
 
@@ -102,26 +101,9 @@ def main():
         if not AVAILABLE[codec]():
             report.skip(codec, "Python module for %s is not installed (Debian: %s)" % (codec, MODULE.get(codec, "?")))
             continue
-        topic = "kpy-" + codec
-        started = time.monotonic()
-        try:
-            err = common.create_topic(topic)
-            if err:
-                report.fail(codec, "create topic: " + err)
-                continue
-            recs = common.records("kafka-python", codec)
-            err = produce(bootstrap, topic, codec, recs)
-            if err:
-                report.fail(codec, "produce: " + err)
-                continue
-            got = consume(bootstrap, topic)
-            err = common.check(recs, got)
-            if err:
-                report.fail(codec, err)
-                continue
-            report.passed(codec, "(%d records, %.1fs)" % (len(recs), time.monotonic() - started))
-        except Exception:
-            report.fail(codec, traceback.format_exc().strip().replace("\n", "\n    "))
+        common.run_codec(report, "kafka-python", "kpy-" + codec, codec,
+                         lambda topic, codec, recs: produce(bootstrap, topic, codec, recs),
+                         lambda topic: consume(bootstrap, topic))
     report.exit()
 
 
