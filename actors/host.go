@@ -89,11 +89,9 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	if err != nil {
 		return fmt.Errorf("start partition %s-%d: %w", id.Topic, id.Partition, err)
 	}
-	// Everything recovered counts as durable once this returns.
-	if _, err := l.Sync(); err != nil {
-		l.Close()
-		return fmt.Errorf("start partition %s-%d: sync recovered log: %w", id.Topic, id.Partition, err)
-	}
+	// OpenLog leaves everything below EndOffset durable (what it trusted
+	// was synced before, what it scanned it fsyncs), which is what
+	// Recovered promises the core: no second fsync here.
 	producers, snapEnd, err := h.recoverProducers(l)
 	if err != nil {
 		l.Close()

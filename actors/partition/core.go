@@ -159,8 +159,7 @@ func (c *Core) Step(m Msg) {
 
 func (c *Core) recovered(m Recovered) {
 	c.logStart, c.logEnd = m.LogStart, m.LogEnd
-	// The host fsyncs the log before reporting recovery, so everything
-	// found is durable.
+	// Storage recovery leaves everything it found durable.
 	c.durableEnd, c.hw = m.LogEnd, m.LogEnd
 	c.producers = map[int64]*producerState{}
 	for _, b := range m.ProducerBatches {

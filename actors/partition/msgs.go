@@ -29,8 +29,8 @@ type ProducerBatch struct {
 }
 
 type (
-	// Recovered starts the core with the state storage recovered. The host
-	// has fsynced the log, so everything up to LogEnd is durable.
+	// Recovered starts the core with the state storage recovered.
+	// Everything up to LogEnd is durable (partlog.OpenLog guarantees it).
 	Recovered struct {
 		LogStart, LogEnd int64
 		// ProducerBatches are a producer snapshot's batches followed by
