@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,19 +165,11 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 			const n = 2000
 			produceN(t, tn.client(kgo.ProducerBatchCompression(codec), kgo.DefaultProduceTopic(topic)), topic, n, name)
 			recs := consumeAll(t, tn.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), n)
-			seen := map[string]bool{}
+			requireExactlyOnce(t, recs, n)
 			for _, r := range recs {
-				v := string(r.Value)
-				if seen[v] {
-					t.Fatalf("duplicate %s", v)
-				}
-				seen[v] = true
 				if len(r.Headers) != 1 || r.Headers[0].Key != "h" {
-					t.Fatalf("headers %+v", r.Headers)
+					t.Fatalf("record %q has headers %+v", r.Value, r.Headers)
 				}
-			}
-			if len(seen) != n {
-				t.Fatalf("got %d distinct records, want %d", len(seen), n)
 			}
 		})
 	}
@@ -186,16 +177,15 @@ func TestProduceConsumeEveryCodec(t *testing.T) {
 
 func TestAcksSettings(t *testing.T) {
 	tn := startNode(t)
-	for _, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
-		topic := fmt.Sprintf("acks-%v", acks)
-		topic = "acks" + fmt.Sprint(len(topic)) + fmt.Sprint(time.Now().UnixNano()%1000)
+	for i, acks := range []kgo.Acks{kgo.NoAck(), kgo.LeaderAck(), kgo.AllISRAcks()} {
+		topic := []string{"acks0", "acks1", "acks-all"}[i]
 		tn.createTopic(topic, 1, nil)
 		opts := []kgo.Opt{kgo.RequiredAcks(acks), kgo.DefaultProduceTopic(topic)}
 		if acks != kgo.AllISRAcks() {
 			opts = append(opts, kgo.DisableIdempotentWrite())
 		}
 		produceN(t, tn.client(opts...), topic, 500, "a")
-		consumeAll(t, tn.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 500)
+		requireExactlyOnce(t, consumeAll(t, tn.client(kgo.ConsumeTopics(topic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 500), 500)
 	}
 }
 
@@ -207,9 +197,7 @@ func TestRestartKeepsAcknowledgedRecords(t *testing.T) {
 	cl.Close()
 	tn.restart()
 	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("durable"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 3000)
-	if len(recs) != 3000 {
-		t.Fatalf("after restart %d records", len(recs))
-	}
+	requireExactlyOnce(t, recs, 3000)
 	// Idempotent producer state survives: the producer can continue.
 	produceN(t, tn.client(kgo.DefaultProduceTopic("durable")), "durable", 100, "after")
 }
@@ -518,16 +506,7 @@ func TestManyConnections(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := consumeAll(t, tn.client(kgo.ConsumeTopics("many"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart())), 1000)
-	vals := make([]string, 0, len(recs))
-	for _, r := range recs {
-		vals = append(vals, string(r.Value))
-	}
-	sort.Strings(vals)
-	for i := 1; i < len(vals); i++ {
-		if vals[i] == vals[i-1] {
-			t.Fatalf("duplicate %s", vals[i])
-		}
-	}
+	requireExactlyOnce(t, recs, 1000)
 }
 
 func TestMetricsEndpoint(t *testing.T) {

@@ -140,3 +140,20 @@ func topicID(t *testing.T, cl *kgo.Client, topic string) [16]byte {
 	}
 	return d.ID
 }
+
+// requireExactlyOnce checks that recs are n records with n distinct
+// values: nothing lost, nothing twice.
+func requireExactlyOnce(t *testing.T, recs []*kgo.Record, n int) {
+	t.Helper()
+	seen := make(map[string]bool, len(recs))
+	for _, r := range recs {
+		v := string(r.Value)
+		if seen[v] {
+			t.Fatalf("record %q read twice", v)
+		}
+		seen[v] = true
+	}
+	if len(seen) != n {
+		t.Fatalf("read %d distinct records, want %d", len(seen), n)
+	}
+}
