@@ -102,7 +102,7 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 		SnapshotEnd: snapEnd, NowMs: h.clock().UnixMilli()})
 	_ = core.Ready()
 
-	p := &Partition{id: id, root: h.system.Root, leaderEpoch: leaderEpoch, cfg: cfg}
+	p := &Partition{root: h.system.Root, cfg: cfg}
 	p.validate.Store(&cfg.Validate)
 	a := &partitionActor{
 		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
@@ -192,11 +192,9 @@ func (h *Host) Close() error {
 // partition actor (it implements wire.Partition). Its methods only
 // enqueue and never block on the actor's work.
 type Partition struct {
-	id          partlog.LogID
-	pid         *actor.PID
-	root        *actor.RootContext
-	leaderEpoch int32
-	validate    atomic.Pointer[batch.Options]
+	pid      *actor.PID
+	root     *actor.RootContext
+	validate atomic.Pointer[batch.Options]
 	// cfg is the last configuration sent to the actor; owned by the Host's
 	// caller (reconciliation is serialised by the node).
 	cfg PartitionConfig
@@ -204,9 +202,6 @@ type Partition struct {
 
 // BatchOptions are the produce validation settings of the topic.
 func (p *Partition) BatchOptions() batch.Options { return *p.validate.Load() }
-
-// LeaderEpoch of this partition.
-func (p *Partition) LeaderEpoch() int32 { return p.leaderEpoch }
 
 func (p *Partition) Produce(r ProduceRequest)             { p.root.Send(p.pid, &r) }
 func (p *Partition) Fetch(r FetchRequest)                 { p.root.Send(p.pid, &r) }
