@@ -1,6 +1,7 @@
 package actors
 
 import (
+	"github.com/troupe-io/troupe/actors/group"
 	"github.com/troupe-io/troupe/partlog"
 )
 
@@ -103,4 +104,13 @@ type DeleteRecordsResult struct {
 	Tag          int
 	ErrorCode    int16
 	LowWatermark int64
+}
+
+// GroupRequest is one request (or one group's share of a multi-group
+// request) for a group coordinator actor. The caller fills Req's Tag,
+// NowMs, ClientID, ClientHost and Req; the actor fills NewMemberID and
+// Topics. The reply carries Req.Tag.
+type GroupRequest struct {
+	Req   group.Request
+	Reply chan<- group.Reply
 }

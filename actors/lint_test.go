@@ -14,7 +14,7 @@ import (
 // coreDirs are the deterministic actor cores. They must stay free of
 // clocks, goroutines, randomness, sockets and files, so that the daemon
 // and the simulator run the same code with the same results.
-var coreDirs = []string{"partition"}
+var coreDirs = []string{"partition", "group"}
 
 // forbiddenImports would give a core a hidden input or side effect.
 var forbiddenImports = map[string]string{

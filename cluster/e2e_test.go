@@ -130,7 +130,7 @@ func TestAdminTopicLifecycle(t *testing.T) {
 }
 
 // produceN produces n records with keys and headers synchronously.
-func produceN(t *testing.T, cl *kgo.Client, topic string, n int, prefix string) {
+func produceN(t testing.TB, cl *kgo.Client, topic string, n int, prefix string) {
 	t.Helper()
 	ctx := ctxT(t)
 	var wg sync.WaitGroup

@@ -16,7 +16,7 @@ import (
 
 // testNode is a broker started in-process on a loopback port.
 type testNode struct {
-	t    *testing.T
+	t    testing.TB
 	dir  string
 	args []string
 	node *Node
@@ -89,7 +89,7 @@ func (tn *testNode) admin() *kadm.Client {
 	return kadm.NewClient(tn.client())
 }
 
-func ctxT(t *testing.T) context.Context {
+func ctxT(t testing.TB) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	t.Cleanup(cancel)
 	return ctx

@@ -33,6 +33,7 @@ type Node struct {
 	journal    *metadata.FileJournal
 	controller *metadata.Controller
 	host       *actors.Host
+	groups     *actors.Groups
 	server     *wire.Server
 	listener   net.Listener
 	metrics    *metricsServer
@@ -86,6 +87,7 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.host = actors.NewHost(n.store, logger.With("component", "actors"), time.Now)
+	n.startGroups(n.controller.Image())
 
 	// Listen before registering so that the advertised port is known when
 	// the config asks for port 0 (tests).
@@ -144,6 +146,12 @@ func (n *Node) Close(ctx context.Context) error {
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.close(ctx))
 	}
+	if n.groups != nil {
+		// First, so that requests parked in group actors (a JoinGroup
+		// waiting for a rebalance) are answered NOT_COORDINATOR and do not
+		// hold up the graceful shutdown of their connections.
+		n.groups.Close()
+	}
 	if n.server != nil {
 		if err := n.server.Shutdown(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("shutdown listener: %w", err))
@@ -155,6 +163,9 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) closeStorage() error {
 	var errs []error
+	if n.groups != nil {
+		n.groups.Close()
+	}
 	if n.host != nil {
 		errs = append(errs, n.host.Close())
 	}
@@ -202,6 +213,7 @@ func (n *Node) reconcile(img *metadata.Image) error {
 		}
 		n.topicIDs[name] = t.ID
 	}
+	n.reconcileGroups(img)
 	return errors.Join(errs...)
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/actors/group"
 	"github.com/troupe-io/troupe/batch"
 	"github.com/troupe-io/troupe/metadata"
 )
@@ -39,6 +40,26 @@ type Backend interface {
 	// Partition returns the local partition actor for topic/partition, or
 	// nil if this node does not lead it.
 	Partition(topic string, partition int32) Partition
+
+	// FindCoordinator returns the node coordinating key (keyType 0: a
+	// group id; 1: a transactional id), creating the offsets topic first
+	// if it does not exist yet (as Kafka does on the first
+	// FindCoordinator). Errors wrap COORDINATOR_NOT_AVAILABLE while no
+	// node can coordinate it, INVALID_REQUEST for an unknown key type.
+	FindCoordinator(ctx context.Context, keyType int8, key string) (metadata.Broker, error)
+	// Group returns this node's coordinator of groupID, or an error
+	// wrapping NOT_COORDINATOR (another node coordinates it, or nobody
+	// does yet), COORDINATOR_LOAD_IN_PROGRESS (its offsets partition is
+	// still being read) or COORDINATOR_NOT_AVAILABLE (no offsets topic).
+	Group(groupID string) (Group, error)
+	// ListGroups lists the groups this node coordinates.
+	ListGroups() []group.Summary
+}
+
+// Group is the handle of one group coordinator actor. Send only enqueues;
+// the reply arrives on the request's Reply channel.
+type Group interface {
+	Send(actors.GroupRequest)
 }
 
 // Partition is the handle of one partition actor. Every method only

@@ -11,6 +11,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/troupe-io/troupe/actors"
+	"github.com/troupe-io/troupe/actors/group"
 	"github.com/troupe-io/troupe/batch"
 	"github.com/troupe-io/troupe/metadata"
 	"github.com/troupe-io/troupe/partlog"
@@ -33,6 +34,15 @@ type fakeBackend struct {
 	// calls counts Backend calls by method name, for tests that check a
 	// request never reached the Backend.
 	calls map[string]int
+
+	// Group coordination (see groups_fake_test.go): coordErrs fail
+	// FindCoordinator by key, groupErrs fail Group by group id; groups
+	// are the fake coordinator actors, made on first use; summaries are
+	// what ListGroups answers.
+	coordErrs map[string]error
+	groupErrs map[string]error
+	groups    map[string]*fakeGroup
+	summaries []group.Summary
 }
 
 type fakePartitionKey struct {
@@ -79,6 +89,9 @@ func newFakeBackend() *fakeBackend {
 		brokerCfgs: fakeBrokerConfigs,
 		parts:      map[fakePartitionKey]*fakePartition{},
 		calls:      map[string]int{},
+		coordErrs:  map[string]error{},
+		groupErrs:  map[string]error{},
+		groups:     map[string]*fakeGroup{},
 	}
 }
 
@@ -210,6 +223,87 @@ func (fb *fakeBackend) Partition(topic string, partition int32) Partition {
 		fb.parts[k] = p
 	}
 	return p
+}
+
+// FindCoordinator answers this node for any key of a known type, unless
+// coordErrs fails the key.
+func (fb *fakeBackend) FindCoordinator(ctx context.Context, keyType int8, key string) (metadata.Broker, error) {
+	fb.count("FindCoordinator")
+	if keyType != 0 && keyType != 1 {
+		return metadata.Broker{}, fmt.Errorf("unknown coordinator key type %d: %w", keyType, kerr.InvalidRequest)
+	}
+	fb.mu.Lock()
+	err := fb.coordErrs[key]
+	fb.mu.Unlock()
+	if err != nil {
+		return metadata.Broker{}, err
+	}
+	b, ok := fb.ctrl.Image().Broker(fb.nodeID)
+	if !ok {
+		return metadata.Broker{}, fmt.Errorf("fake backend: node not registered: %w", kerr.CoordinatorNotAvailable)
+	}
+	return b, nil
+}
+
+// Group returns the fake coordinator of groupID, unless groupErrs fails
+// it.
+func (fb *fakeBackend) Group(groupID string) (Group, error) {
+	fb.count("Group")
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	if err := fb.groupErrs[groupID]; err != nil {
+		return nil, err
+	}
+	g := fb.groups[groupID]
+	if g == nil {
+		g = newFakeGroup(groupID, fb.ctrl.Image)
+		fb.groups[groupID] = g
+	}
+	return g, nil
+}
+
+func (fb *fakeBackend) ListGroups() []group.Summary {
+	fb.count("ListGroups")
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return slices.Clone(fb.summaries)
+}
+
+// group returns the fake coordinator of groupID, creating it (so tests
+// can configure it before the first request).
+func (fb *fakeBackend) group(groupID string) *fakeGroup {
+	g, err := fb.Group(groupID)
+	if err != nil {
+		panic(err)
+	}
+	return g.(*fakeGroup)
+}
+
+// setGroupErr makes Group(groupID) fail with err (nil: succeed again).
+func (fb *fakeBackend) setGroupErr(groupID string, err error) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	fb.groupErrs[groupID] = err
+}
+
+// hasGroup reports whether a fake actor was made for groupID.
+func (fb *fakeBackend) hasGroup(groupID string) bool {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return fb.groups[groupID] != nil
+}
+
+// groupCount is how many fake actors were made.
+func (fb *fakeBackend) groupCount() int {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	return len(fb.groups)
+}
+
+func (fb *fakeBackend) setSummaries(s []group.Summary) {
+	fb.mu.Lock()
+	defer fb.mu.Unlock()
+	fb.summaries = s
 }
 
 // fakePartition is a partition actor stand-in: it answers every request

@@ -74,6 +74,9 @@ type Config struct {
 	CompressionType       string // compression.type
 	MessageTimestampType  string // log.message.timestamp.type
 
+	// Groups are the group coordinator settings (group.*, offset*.*).
+	Groups GroupConfig
+
 	// MetricsListener is troupe.metrics.listener, host:port or "" for off.
 	MetricsListener string
 	// UIListener is troupe.ui.listener (reserved), host:port or "".
@@ -239,6 +242,22 @@ func (c *Config) resolve() error {
 	c.CleanupPolicy = splitList(c.value("log.cleanup.policy"))
 	c.Rack = c.value("broker.rack")
 	c.MetricsListener = c.value("troupe.metrics.listener")
+	c.Groups = GroupConfig{
+		MinSessionTimeoutMs:         int32(r.int("group.min.session.timeout.ms")),
+		MaxSessionTimeoutMs:         int32(r.int("group.max.session.timeout.ms")),
+		InitialRebalanceDelayMs:     int32(r.int("group.initial.rebalance.delay.ms")),
+		MaxSize:                     int(r.int("group.max.size")),
+		ConsumerSessionTimeoutMs:    int32(r.int("group.consumer.session.timeout.ms")),
+		ConsumerHeartbeatIntervalMs: int32(r.int("group.consumer.heartbeat.interval.ms")),
+		ConsumerAssignors:           splitList(c.value("group.consumer.assignors")),
+		ConsumerMaxSize:             int(r.int("group.consumer.max.size")),
+		OffsetsRetentionMs:          r.int("offsets.retention.minutes") * msPerMinute,
+		OffsetsRetentionCheckMs:     r.int("offsets.retention.check.interval.ms"),
+		OffsetMetadataMaxBytes:      int(r.int("offset.metadata.max.bytes")),
+		OffsetsTopicPartitions:      int32(r.int("offsets.topic.num.partitions")),
+		OffsetsTopicReplication:     int16(r.int("offsets.topic.replication.factor")),
+		OffsetsTopicSegmentBytes:    r.int("offsets.topic.segment.bytes"),
+	}
 	c.UIListener = c.value("troupe.ui.listener")
 	c.ProcessRoles = splitList(c.value("process.roles"))
 	c.ControllerListenerNames = splitList(c.value("controller.listener.names"))
@@ -530,4 +549,21 @@ func (r *resolver) int(key string) int64 {
 		r.err = fmt.Errorf("config: %s: %q is not an integer", r.c.where(key), v)
 	}
 	return n
+}
+
+// GroupConfig are the group coordinator settings, in Kafka's units.
+type GroupConfig struct {
+	MinSessionTimeoutMs, MaxSessionTimeoutMs int32
+	InitialRebalanceDelayMs                  int32
+	MaxSize                                  int
+	ConsumerSessionTimeoutMs                 int32
+	ConsumerHeartbeatIntervalMs              int32
+	ConsumerAssignors                        []string
+	ConsumerMaxSize                          int
+	OffsetsRetentionMs                       int64
+	OffsetsRetentionCheckMs                  int64
+	OffsetMetadataMaxBytes                   int
+	OffsetsTopicPartitions                   int32
+	OffsetsTopicReplication                  int16
+	OffsetsTopicSegmentBytes                 int64
 }

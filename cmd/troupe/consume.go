@@ -9,7 +9,9 @@ import (
 	"time"
 
 	"github.com/spf13/cobra"
+	"github.com/twmb/franz-go/pkg/kadm"
 	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
 type consumeFlags struct {
@@ -22,6 +24,8 @@ type consumeFlags struct {
 	isolationLevel string
 	format         recordFormat
 	keySeparator   string
+	group          string
+	groupProtocol  string
 }
 
 func newConsumeCmd(s *streams) *cobra.Command {
@@ -48,7 +52,7 @@ func newConsumeCmd(s *streams) *cobra.Command {
 	cf.register(c.Flags())
 	fs := c.Flags()
 	fs.StringVar(&flags.topic, "topic", "", "topic to consume from")
-	fs.BoolVar(&flags.fromBeginning, "from-beginning", false, "start at the earliest record rather than the latest")
+	fs.BoolVar(&flags.fromBeginning, "from-beginning", false, "start at the earliest record rather than the latest (with --group: where the group has committed nothing)")
 	fs.Int32Var(&flags.partition, "partition", -1, "consume only this partition (-1: all)")
 	fs.StringVar(&flags.offset, "offset", "", "where to start: earliest, latest or an offset N (N needs --partition)")
 	fs.Int64Var(&flags.maxMessages, "max-messages", -1, "exit after this many records (-1: never)")
@@ -60,6 +64,8 @@ func newConsumeCmd(s *streams) *cobra.Command {
 	fs.BoolVar(&flags.format.headers, "print-headers", false, "print each record's headers")
 	fs.BoolVar(&flags.format.key, "print-key", false, "print each record's key")
 	fs.StringVar(&flags.keySeparator, "key-separator", "\t", `separator between printed fields ("\t" is a tab)`)
+	fs.StringVar(&flags.group, "group", "", "consume as a member of this consumer group, committing the offsets of what was printed")
+	fs.StringVar(&flags.groupProtocol, "group-protocol", "classic", "with --group: classic (JoinGroup/SyncGroup) or consumer (KIP-848, the broker assigns)")
 	return c
 }
 
@@ -68,6 +74,21 @@ func newConsumeCmd(s *streams) *cobra.Command {
 // goes to the earliest record with --from-beginning and the latest without.
 func (f *consumeFlags) startOffsets() (start, reset kgo.Offset, err error) {
 	earliest, latest := kgo.NewOffset().AtStart(), kgo.NewOffset().AtEnd()
+	if f.group != "" {
+		// A group member starts where the group committed; the reset
+		// offset applies only to partitions without a commit, which is
+		// what --from-beginning (auto.offset.reset=earliest) means to
+		// kafka-console-consumer.
+		switch {
+		case f.partition >= 0:
+			return start, reset, errors.New("--group and --partition cannot be used together")
+		case f.offset != "":
+			return start, reset, errors.New("--group and --offset cannot be used together")
+		case f.fromBeginning:
+			return earliest, earliest, nil
+		}
+		return latest, latest, nil
+	}
 	if f.offset != "" && f.fromBeginning {
 		return start, reset, errors.New("--from-beginning and --offset cannot be used together")
 	}
@@ -108,6 +129,10 @@ func consume(ctx context.Context, s *streams, cf *clientFlags, f *consumeFlags) 
 		return 0, err
 	}
 	f.format.sep = sep
+	groupOpts, err := f.groupOptions()
+	if err != nil {
+		return 0, err
+	}
 
 	opts := []kgo.Opt{
 		kgo.ConsumeResetOffset(reset),
@@ -119,18 +144,25 @@ func consume(ctx context.Context, s *streams, cf *clientFlags, f *consumeFlags) 
 		}))
 	} else {
 		// Without a group, ConsumeResetOffset is also where every
-		// partition starts.
+		// partition starts; in a group, where uncommitted ones do.
 		opts = append(opts, kgo.ConsumeTopics(f.topic))
 	}
-	cl, err := cf.connect(ctx, opts...)
+	cl, err := cf.connect(ctx, append(opts, groupOpts...)...)
 	if err != nil {
 		return 0, err
 	}
-	defer cl.Close()
+	// Closing leaves the group, after the final commit below. Every
+	// poll's rebalance block has been lifted by then, but a failed write
+	// may return between a poll and its AllowRebalance.
+	defer cl.CloseAllowingRebalance()
 
 	// A missing topic would otherwise look like a quiet one forever.
 	lookupCtx, cancel := cf.deadline(ctx)
-	detail, err := lookupTopic(lookupCtx, cf.admin(cl), f.topic)
+	adm := cf.admin(cl)
+	detail, err := lookupTopic(lookupCtx, adm, f.topic)
+	if err == nil && f.group != "" && f.groupProtocol == "consumer" {
+		err = requireConsumerProtocol(lookupCtx, adm)
+	}
 	cancel()
 	if err != nil {
 		return 0, err
@@ -139,12 +171,78 @@ func consume(ctx context.Context, s *streams, cf *clientFlags, f *consumeFlags) 
 		return 0, fmt.Errorf("partition %d does not exist: the topic has %d partitions", f.partition, len(detail.Partitions))
 	}
 
+	n, err := f.printRecords(ctx, s, cl)
+	if f.group != "" {
+		// Commit what was printed, however the loop ended: an
+		// interrupt, --max-messages, --timeout-ms, or a failure after
+		// some records were already out. The command's context may be
+		// the interrupt that ended the loop, so the commit gets its own.
+		commitCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cf.timeout)
+		cerr := cl.CommitMarkedOffsets(commitCtx)
+		cancel()
+		if cerr != nil && err == nil {
+			err = fmt.Errorf("commit offsets of group %q: %w", f.group, cerr)
+		}
+	}
+	return n, err
+}
+
+// groupOptions returns the kgo options for --group and --group-protocol.
+//
+// Offsets are committed with marks: a record is marked only once its line
+// has reached stdout, and only marked records are committed, by the
+// periodic autocommit and once more on the way out. Polls block rebalances
+// until the polled records are marked, so a partition cannot move to
+// another member between being printed and being marked.
+func (f *consumeFlags) groupOptions() ([]kgo.Opt, error) {
+	switch f.groupProtocol {
+	case "classic", "consumer":
+	default:
+		return nil, fmt.Errorf("--group-protocol %q: want classic or consumer", f.groupProtocol)
+	}
+	if f.group == "" {
+		if f.groupProtocol != "classic" {
+			return nil, errors.New("--group-protocol consumer needs --group")
+		}
+		return nil, nil
+	}
+	opts := []kgo.Opt{
+		kgo.ConsumerGroup(f.group),
+		kgo.AutoCommitMarks(),
+		kgo.BlockRebalanceOnPoll(),
+	}
+	if f.groupProtocol == "consumer" {
+		// KIP-848: the broker assigns. kgo names its sticky balancer
+		// to the broker as the "uniform" assignor, Kafka's default.
+		opts = append(opts, kgo.ServerSideBalancer(), kgo.Balancers(kgo.StickyBalancer()))
+	}
+	return opts, nil
+}
+
+// requireConsumerProtocol fails when the cluster cannot run KIP-848 groups;
+// kgo would otherwise quietly join with the classic protocol instead.
+func requireConsumerProtocol(ctx context.Context, adm *kadm.Client) error {
+	ok, err := allBrokersSupport(ctx, adm, int16(kmsg.ConsumerGroupHeartbeat), 1)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return errors.New("the cluster does not support the consumer group protocol (KIP-848): use --group-protocol classic")
+	}
+	return nil
+}
+
+// printRecords prints records until --max-messages, --timeout-ms or an
+// interrupt, and returns how many it printed.
+func (f *consumeFlags) printRecords(ctx context.Context, s *streams, cl *kgo.Client) (int64, error) {
 	w := bufio.NewWriterSize(s.out, 64<<10)
 	var (
 		n        int64
-		line     []byte // reused for every record
+		line     []byte        // reused for every record
+		printed  []*kgo.Record // this poll's records, to mark once flushed
 		timeout  = time.Duration(f.timeoutMs) * time.Millisecond
 		lastRecv = time.Now()
+		grouped  = f.group != ""
 	)
 	for f.maxMessages < 0 || n < f.maxMessages {
 		pollCtx, cancel := ctx, context.CancelFunc(func() {})
@@ -158,23 +256,33 @@ func consume(ctx context.Context, s *streams, cf *clientFlags, f *consumeFlags) 
 		fetches := cl.PollRecords(pollCtx, limit)
 		cancel()
 
-		got := false
+		printed = printed[:0]
 		for it := fetches.RecordIter(); !it.Done(); {
-			line = f.format.appendRecord(line[:0], it.Next())
+			r := it.Next()
+			line = f.format.appendRecord(line[:0], r)
 			if _, err := w.Write(line); err != nil {
 				return n, fmt.Errorf("write stdout: %w", err)
 			}
 			n++
-			got = true
+			if grouped {
+				printed = append(printed, r)
+			}
 		}
-		// Keep the line buffer from pinning one huge record's worth.
+		// Keep the buffers from pinning one huge poll's worth.
 		if cap(line) > 1<<20 {
 			line = nil
 		}
 		if err := w.Flush(); err != nil {
 			return n, fmt.Errorf("write stdout: %w", err)
 		}
-		if got {
+		if len(printed) > 0 {
+			cl.MarkCommitRecords(printed...)
+		}
+		if cap(printed) > 1<<16 {
+			printed = nil
+		}
+		cl.AllowRebalance()
+		if fetches.NumRecords() > 0 {
 			lastRecv = time.Now()
 		}
 

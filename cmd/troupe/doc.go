@@ -5,7 +5,9 @@
 //
 //	troupe topics create|list|describe|alter|delete   kafka-topics.sh
 //	troupe produce                                     kafka-console-producer.sh
-//	troupe consume                                     kafka-console-consumer.sh
+//	troupe consume [--group G]                         kafka-console-consumer.sh
+//	troupe groups list|describe|delete|delete-offsets|reset-offsets
+//	                                                   kafka-consumer-groups.sh
 //	troupe perf produce                                kafka-producer-perf-test.sh
 //	troupe perf consume                                kafka-consumer-perf-test.sh
 //

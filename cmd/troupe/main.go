@@ -74,6 +74,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newTopicsCmd(s),
 		newProduceCmd(s),
 		newConsumeCmd(s),
+		newGroupsCmd(s),
 		newPerfCmd(s),
 		newBrokerCmd(s),
 		newVersionCmd(s),

@@ -1,0 +1,428 @@
+package actors
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/asynkron/protoactor-go/actor"
+	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/troupe-io/troupe/actors/group"
+	"github.com/troupe-io/troupe/batch"
+)
+
+// groupMailboxSize bounds a group actor's mailbox. A group's requests come
+// from its members (a few each at most: a join or sync parked, a
+// heartbeat, a commit), so this is plenty; a full mailbox blocks the
+// sending connection, which is the backpressure we want.
+const groupMailboxSize = 256
+
+// loadFetchBytes is how much of the offsets partition one read of a load
+// asks for.
+const loadFetchBytes = 4 << 20
+
+// GroupsConfig is what the group coordinators of a node need.
+type GroupsConfig struct {
+	Settings group.Settings
+	// Partitions is the partition count of the offsets topic.
+	Partitions int32
+	// OffsetsPartition returns this node's actor of the offsets topic's
+	// partition p, or nil.
+	OffsetsPartition func(p int32) *Partition
+	// Topics returns the current metadata as the group cores see it.
+	Topics func() group.TopicView
+}
+
+// Groups hosts the group coordinator actors of one node: for every
+// partition of the offsets topic that this node leads, it reads the
+// partition (Load) and runs one actor per group that hashes to it.
+type Groups struct {
+	system *actor.ActorSystem
+	cfg    GroupsConfig
+	clock  func() time.Time
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	shards map[int32]*groupShard
+	closed bool
+}
+
+// groupShard is the coordinator of one offsets partition.
+type groupShard struct {
+	partition   int32
+	leaderEpoch int32
+	cancel      context.CancelFunc
+	loaded      chan struct{} // closed when the load finished (ok or not)
+	loadErr     error
+
+	// mu guards groups; every Send to a group actor happens under it, so
+	// that retiring an actor (under mu) cannot lose a message sent to it.
+	mu     sync.Mutex
+	groups map[string]*groupActorRef
+	ready  bool // loaded and not unloaded
+}
+
+type groupActorRef struct {
+	pid   *actor.PID
+	actor *groupActor
+}
+
+// NewGroups returns a node's group coordinators, hosted on h's actor
+// system.
+func NewGroups(h *Host, cfg GroupsConfig) *Groups {
+	return &Groups{system: h.system, cfg: cfg, clock: h.clock, logger: h.logger.With("component", "groups"),
+		shards: map[int32]*groupShard{}}
+}
+
+// Load makes this node the coordinator of offsets partition p at
+// leaderEpoch: it reads the partition in the background and then starts
+// an actor for every group found. Requests for its groups meanwhile get
+// COORDINATOR_LOAD_IN_PROGRESS. Loading a partition already loaded at the
+// same epoch does nothing.
+func (g *Groups) Load(p int32, leaderEpoch int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closed {
+		return
+	}
+	if s := g.shards[p]; s != nil {
+		if s.leaderEpoch == leaderEpoch {
+			return
+		}
+		g.unloadLocked(p)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &groupShard{partition: p, leaderEpoch: leaderEpoch, cancel: cancel, loaded: make(chan struct{}),
+		groups: map[string]*groupActorRef{}}
+	g.shards[p] = s
+	go g.load(ctx, s)
+}
+
+// Unload stops coordinating the groups of offsets partition p (its
+// leadership moved). Parked requests are answered with NOT_COORDINATOR.
+func (g *Groups) Unload(p int32) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.unloadLocked(p)
+}
+
+func (g *Groups) unloadLocked(p int32) {
+	s := g.shards[p]
+	if s == nil {
+		return
+	}
+	delete(g.shards, p)
+	s.cancel()
+	<-s.loaded
+	s.mu.Lock()
+	s.ready = false
+	refs := s.groups
+	s.groups = map[string]*groupActorRef{}
+	s.mu.Unlock()
+	for _, r := range refs {
+		_ = g.system.Root.PoisonFuture(r.pid).Wait()
+	}
+}
+
+// Close stops every group actor.
+func (g *Groups) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.closed = true
+	for p := range g.shards {
+		g.unloadLocked(p)
+	}
+}
+
+// Loaded reports whether offsets partition p is loaded (tests).
+func (g *Groups) Loaded(p int32) bool {
+	g.mu.Lock()
+	s := g.shards[p]
+	g.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.ready
+}
+
+// load reads the whole offsets partition and starts the groups in it.
+func (g *Groups) load(ctx context.Context, s *groupShard) {
+	defer close(s.loaded)
+	started := g.clock()
+	groups, err := g.readPartition(ctx, s.partition)
+	if err != nil {
+		s.loadErr = err
+		if ctx.Err() == nil {
+			g.logger.Error("load offsets partition", "partition", s.partition, "err", err)
+		}
+		return
+	}
+	now := g.clock().UnixMilli()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ctx.Err() != nil {
+		return
+	}
+	for id, l := range groups {
+		s.groups[id] = g.spawn(s, id, l, now)
+	}
+	s.ready = true
+	g.logger.Info("coordinating groups", "partition", s.partition, "leader_epoch", s.leaderEpoch,
+		"groups", len(groups), "took", g.clock().Sub(started).Round(time.Microsecond).String())
+}
+
+// readPartition replays offsets partition p from its start to its high
+// watermark.
+func (g *Groups) readPartition(ctx context.Context, p int32) (map[string]*group.Loaded, error) {
+	var part *Partition
+	// The partition actor may start just after the metadata said this
+	// node leads it; wait for it a little.
+	for i := 0; part == nil; i++ {
+		if part = g.cfg.OffsetsPartition(p); part != nil {
+			break
+		}
+		if i == 100 {
+			return nil, fmt.Errorf("offsets partition %d is not running here", p)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	lo := make(chan ListOffsetsResult, 2)
+	part.ListOffsets(ListOffsetsRequest{Timestamp: -2, Tag: 0, Reply: lo})
+	part.ListOffsets(ListOffsetsRequest{Timestamp: -1, Tag: 1, Reply: lo})
+	var start, end int64
+	for range 2 {
+		select {
+		case r := <-lo:
+			if r.ErrorCode != 0 {
+				return nil, fmt.Errorf("list offsets of offsets partition %d: %w", p, kerr.ErrorForCode(r.ErrorCode))
+			}
+			if r.Tag == 0 {
+				start = r.Offset
+			} else {
+				end = r.Offset
+			}
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	var (
+		rp      group.Replayer
+		buf     []byte
+		scratch []byte
+		fr      = make(chan FetchResult, 1)
+	)
+	for off := start; off < end; {
+		part.Fetch(FetchRequest{Offset: off, MaxBytes: loadFetchBytes, Reply: fr})
+		var r FetchResult
+		select {
+		case r = <-fr:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.ErrorCode != 0 {
+			r.Records.Release()
+			return nil, fmt.Errorf("read offsets partition %d at %d: %w", p, off, kerr.ErrorForCode(r.ErrorCode))
+		}
+		var err error
+		buf, err = r.Records.AppendTo(buf[:0])
+		r.Records.Release()
+		if err != nil {
+			return nil, fmt.Errorf("read offsets partition %d at %d: %w", p, off, err)
+		}
+		next := off
+		it := batch.NewIter(buf)
+		for {
+			h, b, ok := it.Next()
+			if !ok {
+				break
+			}
+			if h.LastOffset() < off || h.IsControl() {
+				next = max(next, h.LastOffset()+1)
+				continue
+			}
+			payload, err := batch.Payload(b, scratch[:0])
+			if err != nil {
+				return nil, fmt.Errorf("offsets partition %d batch at %d: %w", p, h.BaseOffset, err)
+			}
+			if h.Codec() != batch.CodecNone {
+				scratch = payload
+			}
+			ri := batch.NewRecordIter(payload, h.NumRecords)
+			for {
+				rec, ok := ri.Next()
+				if !ok {
+					break
+				}
+				if h.BaseOffset+int64(rec.OffsetDelta) < off {
+					continue
+				}
+				if err := rp.Add(rec.Key, rec.Value); err != nil {
+					g.logger.Warn("skipping unreadable record in the offsets topic", "partition", p,
+						"offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
+				}
+			}
+			if err := ri.Err(); err != nil {
+				return nil, fmt.Errorf("offsets partition %d batch at %d: %w", p, h.BaseOffset, err)
+			}
+			next = max(next, h.LastOffset()+1)
+		}
+		if err := it.Err(); err != nil {
+			return nil, fmt.Errorf("offsets partition %d at %d: %w", p, off, err)
+		}
+		if next == off {
+			// Nothing readable at off although off < end: the log start
+			// moved (or the read came back empty); do not spin.
+			if r.HighWatermark <= off {
+				break
+			}
+			return nil, fmt.Errorf("offsets partition %d: no progress reading at %d (high watermark %d)", p, off, r.HighWatermark)
+		}
+		off = next
+	}
+	return rp.Groups(), nil
+}
+
+// spawn starts the actor of group id. Called with s.mu held.
+func (g *Groups) spawn(s *groupShard, id string, loaded *group.Loaded, nowMs int64) *groupActorRef {
+	a := &groupActor{
+		groups: g, shard: s, core: group.New(id, g.cfg.Settings, loaded, nowMs), clock: g.clock,
+		logger: g.logger.With("group", id), root: g.system.Root, pending: map[int64]pendingGroupReply{}, timerAt: -1,
+	}
+	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(actor.Bounded(groupMailboxSize)))
+	pid := g.system.Root.Spawn(props)
+	return &groupActorRef{pid: pid, actor: a}
+}
+
+// Group returns the handle of group id's coordinator on this node, or an
+// error wrapping NOT_COORDINATOR or COORDINATOR_LOAD_IN_PROGRESS.
+func (g *Groups) Group(id string) (*GroupHandle, error) {
+	if g.cfg.Partitions <= 0 {
+		return nil, fmt.Errorf("no offsets topic: %w", kerr.CoordinatorNotAvailable)
+	}
+	p := group.PartitionFor(id, g.cfg.Partitions)
+	g.mu.Lock()
+	s := g.shards[p]
+	g.mu.Unlock()
+	if s == nil {
+		return nil, fmt.Errorf("group %q is coordinated by the leader of offsets partition %d: %w", id, p, kerr.NotCoordinator)
+	}
+	s.mu.Lock()
+	ready := s.ready
+	s.mu.Unlock()
+	if !ready {
+		select {
+		case <-s.loaded:
+			if s.loadErr != nil {
+				return nil, fmt.Errorf("offsets partition %d failed to load: %w", p, kerr.CoordinatorNotAvailable)
+			}
+			return nil, fmt.Errorf("offsets partition %d is unloaded: %w", p, kerr.NotCoordinator)
+		default:
+			return nil, fmt.Errorf("offsets partition %d is loading: %w", p, kerr.CoordinatorLoadInProgress)
+		}
+	}
+	return &GroupHandle{g: g, s: s, id: id}, nil
+}
+
+// List summarises every group this node coordinates, sorted by id.
+func (g *Groups) List() []group.Summary {
+	g.mu.Lock()
+	shards := make([]*groupShard, 0, len(g.shards))
+	for _, s := range g.shards {
+		shards = append(shards, s)
+	}
+	g.mu.Unlock()
+	var out []group.Summary
+	for _, s := range shards {
+		s.mu.Lock()
+		for _, r := range s.groups {
+			if sum := r.actor.summary.Load(); sum != nil && sum.State != "Dead" {
+				out = append(out, *sum)
+			}
+		}
+		s.mu.Unlock()
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].GroupID < out[j].GroupID })
+	return out
+}
+
+// GroupHandle reaches one group's coordinator actor (it implements
+// wire.Group).
+type GroupHandle struct {
+	g  *Groups
+	s  *groupShard
+	id string
+}
+
+// Send enqueues r for the group's actor, starting the actor if the group
+// has none. If the partition was unloaded meanwhile, r is answered at once
+// with NOT_COORDINATOR.
+func (h *GroupHandle) Send(r GroupRequest) {
+	s := h.s
+	s.mu.Lock()
+	if !s.ready {
+		s.mu.Unlock()
+		r.Reply <- group.Reply{Tag: r.Req.Tag, Resp: errorReply(r.Req.Req, kerr.NotCoordinator.Code)}
+		return
+	}
+	ref := s.groups[h.id]
+	if ref == nil {
+		ref = h.g.spawn(s, h.id, nil, h.g.clock().UnixMilli())
+		s.groups[h.id] = ref
+	}
+	h.g.system.Root.Send(ref.pid, &r)
+	s.mu.Unlock()
+}
+
+// retire stops the actor of a group that has nothing left (no members,
+// no offsets), after checking under the shard lock — which keeps new
+// requests out — that it is still so. Its next request starts a fresh
+// actor.
+func (g *Groups) retire(s *groupShard, id string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	ref := s.groups[id]
+	if ref == nil {
+		return
+	}
+	res, err := g.system.Root.RequestFuture(ref.pid, retireGroup{}, 10*time.Second).Result()
+	if err != nil || res != true {
+		return
+	}
+	delete(s.groups, id)
+	g.system.Root.Stop(ref.pid)
+}
+
+// newMemberID returns clientID-UUID, Kafka's member id form.
+func newMemberID(clientID string) string {
+	var b [16]byte
+	_, _ = rand.Read(b[:])
+	b[6] = b[6]&0x0f | 0x40
+	b[8] = b[8]&0x3f | 0x80
+	var u [36]byte
+	hex.Encode(u[0:8], b[0:4])
+	u[8] = '-'
+	hex.Encode(u[9:13], b[4:6])
+	u[13] = '-'
+	hex.Encode(u[14:18], b[6:8])
+	u[18] = '-'
+	hex.Encode(u[19:23], b[8:10])
+	u[23] = '-'
+	hex.Encode(u[24:], b[10:])
+	return clientID + "-" + string(u[:])
+}
+
+// errAppendNoPartition is logged when the offsets partition is gone.
+var errAppendNoPartition = errors.New("offsets partition not running here")
