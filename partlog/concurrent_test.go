@@ -83,6 +83,20 @@ func TestConcurrentReadersDuringAppendRetentionAndSync(t *testing.T) {
 								return
 							}
 							l.MaxTimestamp()
+							// The epoch history is published copy-on-write
+							// while the owner appends, truncates and moves
+							// the start; whatever is seen is well formed.
+							h := l.EpochEntries()
+							for j := 1; j < len(h); j++ {
+								if h[j].Epoch <= h[j-1].Epoch || h[j].StartOffset <= h[j-1].StartOffset {
+									fail(fmt.Errorf("epoch history %v not ascending", h))
+									return
+								}
+							}
+							if e, off := l.EndOffsetForEpoch(int32(rng.IntN(30))); (e == -1) != (off == -1) || off < -1 {
+								fail(fmt.Errorf("EndOffsetForEpoch = (%d, %d)", e, off))
+								return
+							}
 						}
 					}
 				}()
@@ -101,6 +115,7 @@ func TestConcurrentReadersDuringAppendRetentionAndSync(t *testing.T) {
 
 			var h history
 			for i := range 600 {
+				h.epoch = int32(i / 25) // a leader change every 25 appends
 				h.appendN(t, l, 1, 1+i%10, 50+i%300, int64(i), func(o int64) int64 { return o })
 				if i%20 == 0 {
 					if _, err := l.EnforceRetention(int64(i)); err != nil {
@@ -109,9 +124,11 @@ func TestConcurrentReadersDuringAppendRetentionAndSync(t *testing.T) {
 				}
 				if i%97 == 0 && l.EndOffset()-l.StartOffset() > 5 {
 					truncations.Add(1) // odd: in progress
-					if err := l.Truncate(l.EndOffset() - 3); err != nil {
+					to := l.EndOffset() - 3
+					if err := l.Truncate(to); err != nil {
 						t.Fatal(err)
 					}
+					h.truncate(to)
 					truncations.Add(1)
 				}
 			}
@@ -121,6 +138,7 @@ func TestConcurrentReadersDuringAppendRetentionAndSync(t *testing.T) {
 			for err := range errs {
 				t.Fatal(err)
 			}
+			checkEpochs(t, l, h.batches)
 		})
 	}
 }

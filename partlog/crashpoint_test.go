@@ -91,9 +91,10 @@ func (c *crashPointFS) MkdirAll(dir string, perm os.FileMode) error {
 }
 
 // TestCrashBetweenAnyTwoSyscalls runs a fixed workload (appends across
-// rolls, syncs, retention, a truncation) and recovers a crash clone taken
-// before every mutating file operation: each must recover a prefix of what
-// was appended that holds everything a completed Sync covered.
+// rolls and leader epochs, syncs, retention, a truncation) and recovers a
+// crash clone taken before every mutating file operation: each must
+// recover a prefix of what was appended that holds everything a completed
+// Sync covered, with the epoch history its batch headers imply.
 func TestCrashBetweenAnyTwoSyscalls(t *testing.T) {
 	mem := vfs.NewCrashableMem()
 	cfs := &crashPointFS{FS: mem, mem: mem}
@@ -105,30 +106,38 @@ func TestCrashBetweenAnyTwoSyscalls(t *testing.T) {
 	// on Pebble's goroutines alike, so it reads this under stateMu.
 	var stateMu sync.Mutex
 	var h history
-	var pending *testBatch
+	var pending []testBatch
 	durable := int64(0)
 	cfs.mu.Lock()
 	cfs.expect = func() crashExpectation {
 		stateMu.Lock()
 		defer stateMu.Unlock()
 		e := crashExpectation{durable: durable, batches: slices.Clone(h.batches)}
-		if pending != nil {
-			e.batches = append(e.batches, *pending)
-		}
+		e.batches = append(e.batches, pending...)
 		return e
 	}
 	cfs.mu.Unlock()
 
-	appendOne := func(recs int) {
-		b := buildBatch(t, l.EndOffset(), slices.Repeat([]int64{7}, recs), 120)
+	// Append i: the leader epoch rises every five appends, with gaps, the
+	// first five unstamped (-1); the last append of each five carries a
+	// second batch of the next epoch, as a follower copying a leader's
+	// batches across an epoch change does.
+	appendOne := func(i, recs int) {
+		epoch := int32(i/5)*2 - 1
+		b := buildEpochBatch(t, l.EndOffset(), slices.Repeat([]int64{7}, recs), 120, epoch)
+		bs, data := []testBatch{b}, b.data
+		if i%5 == 4 {
+			b2 := buildEpochBatch(t, b.last+1, []int64{7}, 120, epoch+1)
+			bs, data = append(bs, b2), append(slices.Clone(b.data), b2.data...)
+		}
 		stateMu.Lock()
-		pending = &b
+		pending = bs
 		stateMu.Unlock()
-		if err := l.Append(b.data, 0); err != nil {
+		if err := l.Append(data, 0); err != nil {
 			t.Fatal(err)
 		}
 		stateMu.Lock()
-		h.batches = append(h.batches, b)
+		h.batches = append(h.batches, bs...)
 		pending = nil
 		stateMu.Unlock()
 	}
@@ -142,7 +151,7 @@ func TestCrashBetweenAnyTwoSyscalls(t *testing.T) {
 		stateMu.Unlock()
 	}
 	for i := range 24 {
-		appendOne(1 + i%4)
+		appendOne(i, 1+i%4)
 		if i%3 == 2 {
 			syncNow()
 		}
@@ -168,6 +177,10 @@ func TestCrashBetweenAnyTwoSyscalls(t *testing.T) {
 		}
 	}
 	syncNow()
+	checkEpochs(t, l, h.batches)
+	if len(l.EpochEntries()) < 4 {
+		t.Fatalf("workload left only epoch history %v", l.EpochEntries())
+	}
 	cfs.mu.Lock()
 	cfs.expect = nil
 	clones := cfs.clones
@@ -210,12 +223,16 @@ func TestCrashBetweenAnyTwoSyscalls(t *testing.T) {
 		if !boundary || !bytes.Equal(got, want) {
 			t.Fatalf("crash point %d: recovered [%d, %d) is not what was appended", i, start, end)
 		}
+		checkEpochs(t, l2, c.expect.batches)
 		if end > start {
 			recovered++
 		}
-		// And it takes appends again.
-		var more history
+		// And it takes appends again, in a new leader epoch.
+		more := history{epoch: 1000}
 		more.appendN(t, l2, 1, 1, 10, 0, constTs(1))
+		if got := l2.EpochEntries(); got[len(got)-1] != (EpochEntry{1000, end}) {
+			t.Fatalf("crash point %d: epoch history after an append %v", i, got)
+		}
 		if err := s2.Close(); err != nil {
 			t.Fatal(err)
 		}

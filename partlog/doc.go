@@ -23,12 +23,26 @@
 //	                         running maximum timestamp to maxTs
 //	(id, 's')              → log start offset
 //	(id, 'r')              → recovery point: every batch below it was fsynced
+//	(id, 'e', leaderEpoch) → first offset written in that leader epoch
+//	(id, 'h')              → marker: the 'e' keys describe the whole log
 //
 // Finding offset X is one SeekGE to the first lastOffset >= X; finding a
 // timestamp T is one SeekGE in the time index to the first running maximum
 // >= T, then a look inside that batch for the first record at or after T
 // (batch.FirstOffsetAtOrAfter). The base offset is not stored separately
 // in the batch entry: it is lastOffset - lastOffsetDelta.
+//
+// The 'e' keys are the log's leader-epoch history (Kafka's leader-epoch
+// checkpoint), which OffsetForLeaderEpoch and replica truncation use: one
+// entry per leader epoch that has records in the log, at the first offset
+// it wrote (EpochEntries, EndOffsetForEpoch). Each batch carries its
+// epoch in its header (PartitionLeaderEpoch, stamped by the leader), so
+// the history is always what the headers of the batches in
+// [start, end) imply: Append adds an entry when a batch raises the epoch
+// and refuses one that lowers it (ErrEpochRegression), Truncate drops the
+// entries of the cut batches, and a start offset move collapses the
+// entries below it into one at the new start, as Kafka's
+// truncateFromStart does (an empty log has an empty history).
 //
 // The time index always describes the batches that remain: when the start
 // offset moves, the removed prefix of time entries goes and the running
@@ -41,8 +55,11 @@
 // Each Log has one owner goroutine, the only one that calls Append,
 // Truncate, DeleteRecordsBefore, EnforceRetention, SetConfig and Close (and
 // Store.DeleteLog for that log). Sync, Read, StartOffset, EndOffset,
-// OffsetForTimestamp, MaxTimestamp, Batches and Size may be called from any
-// goroutine concurrently with the owner. Offsets are atomics; the segment
+// OffsetForTimestamp, MaxTimestamp, Batches, Size, EpochEntries and
+// EndOffsetForEpoch may be called from any goroutine concurrently with the
+// owner. Offsets are atomics; the epoch history is published
+// copy-on-write behind an atomic pointer, ahead of the end offset that
+// covers its entries; the segment
 // list is behind an RWMutex; segment files are reference counted, so a
 // Region keeps a segment readable after retention deleted it, and the file
 // closes when the last reference is released. Sync may run concurrently
@@ -75,7 +92,11 @@
 // everything after it batch by batch (header sanity, offset continuity,
 // CRC-32C), truncating at the first torn or corrupt batch, deleting later
 // segments, dropping index entries past the recovered end and adding
-// missing ones. The scanned bytes are fsynced before the recovery point
+// missing ones. The same goes for the epoch history: entries below the
+// recovery point are kept, the rest is rebuilt from the headers of the
+// scanned batches. An index without the 'h' marker (written before the
+// history existed) is trusted for nothing, so that open scans the whole
+// log once. The scanned bytes are fsynced before the recovery point
 // moves past them. A clean Close leaves the recovery point at the end, so
 // the next open scans nothing. A crash between any two syscalls recovers a
 // prefix of what was appended that includes everything a completed Sync

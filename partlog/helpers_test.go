@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/binary"
 	"log/slog"
+	"slices"
 	"sync"
 	"testing"
 
@@ -15,12 +16,20 @@ import (
 type testBatch struct {
 	base, last int64
 	ts         []int64 // per record
+	epoch      int32   // PartitionLeaderEpoch
 	data       []byte
 }
 
-// buildBatch makes a v2 batch at base with one record per timestamp. The
-// record values encode their offset so that content mismatches show.
+// buildBatch makes a v2 batch at base with one record per timestamp, in
+// leader epoch 0. The record values encode their offset so that content
+// mismatches show.
 func buildBatch(t testing.TB, base int64, ts []int64, valueSize int) testBatch {
+	t.Helper()
+	return buildEpochBatch(t, base, ts, valueSize, 0)
+}
+
+// buildEpochBatch is buildBatch with the leader epoch the leader stamped.
+func buildEpochBatch(t testing.TB, base int64, ts []int64, valueSize int, epoch int32) testBatch {
 	t.Helper()
 	first := ts[0]
 	for _, v := range ts {
@@ -38,16 +47,19 @@ func buildBatch(t testing.TB, base int64, ts []int64, valueSize int) testBatch {
 		ProducerID:     -1,
 		ProducerEpoch:  -1,
 		BaseSequence:   -1,
+
+		PartitionLeaderEpoch: epoch,
 	}, recs)
 	if err != nil {
 		t.Fatalf("build batch at %d: %v", base, err)
 	}
-	return testBatch{base: base, last: base + int64(len(ts)) - 1, ts: ts, data: b}
+	return testBatch{base: base, last: base + int64(len(ts)) - 1, ts: ts, epoch: epoch, data: b}
 }
 
 // history remembers everything appended to a log, to check reads against.
 type history struct {
 	batches []testBatch
+	epoch   int32 // leader epoch of the batches appendN builds
 }
 
 func (h *history) end() int64 {
@@ -66,7 +78,7 @@ func (h *history) appendN(t testing.TB, l *Log, n, recs, valueSize int, nowMs in
 		for i := range ts {
 			ts[i] = tsOf(base + int64(i))
 		}
-		b := buildBatch(t, base, ts, valueSize)
+		b := buildEpochBatch(t, base, ts, valueSize, h.epoch)
 		if err := l.Append(b.data, nowMs); err != nil {
 			t.Fatalf("append at %d: %v", base, err)
 		}
@@ -84,6 +96,40 @@ func (h *history) bytesFrom(from, to int64) []byte {
 		}
 	}
 	return out
+}
+
+// impliedEpochs is the definition the epoch history must meet: walking
+// the batches that hold offsets in [start, end) in order, each batch
+// whose epoch is non-negative and above the last entry's starts an entry
+// at its base offset, or at start for the batch holding start.
+func impliedEpochs(batches []testBatch, start, end int64) []EpochEntry {
+	var out []EpochEntry
+	for _, b := range batches {
+		if b.last < start || b.base >= end || start == end {
+			continue
+		}
+		if b.epoch >= 0 && (len(out) == 0 || b.epoch > out[len(out)-1].Epoch) {
+			out = append(out, EpochEntry{Epoch: b.epoch, StartOffset: max(b.base, start)})
+		}
+	}
+	return out
+}
+
+// checkEpochs compares the log's epoch history with what its batches
+// imply, and checks the invariants every history keeps.
+func checkEpochs(t testing.TB, l *Log, batches []testBatch) {
+	t.Helper()
+	start, end := l.StartOffset(), l.EndOffset()
+	got := l.EpochEntries()
+	for i, e := range got {
+		if e.StartOffset < start || e.StartOffset >= end || e.Epoch < 0 ||
+			i > 0 && (e.Epoch <= got[i-1].Epoch || e.StartOffset <= got[i-1].StartOffset) {
+			t.Fatalf("epoch history %v breaks its invariants in log [%d, %d)", got, start, end)
+		}
+	}
+	if want := impliedEpochs(batches, start, end); !slices.Equal(got, want) {
+		t.Fatalf("epoch history of [%d, %d) is %v, batch headers imply %v", start, end, got, want)
+	}
 }
 
 // truncate forgets batches as Log.Truncate(end) does.

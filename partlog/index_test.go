@@ -102,6 +102,7 @@ func checkTimeQueriesSampled(t *testing.T, l *Log, h *history, rng *rand.Rand, n
 	if !slices.Equal(got, want) {
 		t.Fatalf("Batches = %v\nwant %v", got, want)
 	}
+	checkEpochs(t, l, h.batches)
 }
 
 func TestTimeIndexNonMonotonic(t *testing.T) {

@@ -18,6 +18,10 @@ import (
 //	log:    [id] 's'                               → log start offset (8)
 //	log:    [id] 'r'                               → recovery point (8)
 //	log:    [id] 'p'                               → snapshot end (8) + snapshot bytes
+//	log:    [id] 'e' leaderEpoch(4)                → start offset (8) of that epoch
+//	log:    [id] 'h'                               → 1 (8): the 'e' keys describe the
+//	                                                 whole log (absent in indexes
+//	                                                 written before they existed)
 //
 // Integers are big-endian so byte order is numeric order; timestamps have
 // their sign bit flipped so that negative ones (-1 = "no timestamp") sort
@@ -30,10 +34,13 @@ const (
 	kindStart    = 's'
 	kindRecovery = 'r'
 	kindSnapshot = 'p'
+	kindEpoch    = 'e'
+	kindEpochsOK = 'h'
 
 	idLen      = 4
 	scalarKey  = idLen + 1     // id + kind
 	offsetKey  = idLen + 1 + 8 // id + kind + 8-byte payload
+	epochKey   = idLen + 1 + 4 // id + kind + 4-byte leader epoch
 	firstLogID = 1             // id 0 holds the meta keys
 )
 
@@ -57,6 +64,15 @@ func (k *keyBuf) time(id uint32, ts int64) []byte {
 	k[idLen] = kindTime
 	binary.BigEndian.PutUint64(k[idLen+1:], uint64(ts)^(1<<63))
 	return k[:]
+}
+
+// epoch is the key of the epoch-history entry for leaderEpoch. Only
+// non-negative epochs are stored, so big-endian order is numeric order.
+func (k *keyBuf) epoch(id uint32, leaderEpoch int32) []byte {
+	putID(k[:], id)
+	k[idLen] = kindEpoch
+	binary.BigEndian.PutUint32(k[idLen+1:], uint32(leaderEpoch))
+	return k[:epochKey]
 }
 
 // kindEnd is the first key after every key of the given kind for log id.

@@ -76,6 +76,11 @@ type Log struct {
 	end    atomic.Int64
 	size   atomic.Int64 // sum of segment sizes
 	closed atomic.Bool
+	// epochs is the leader-epoch history (epoch.go), published
+	// copy-on-write: the owner stores a new slice and never changes one it
+	// stored. An Append stores its entries before the end offset that
+	// covers them; see epochView for how readers pair the two.
+	epochs atomic.Pointer[[]EpochEntry]
 
 	// mu guards the segs slice header and the segments' file handles.
 	// The owner writes under mu; other goroutines read under mu.RLock.
@@ -112,6 +117,9 @@ type Log struct {
 	key    keyBuf
 	val    [entryLen]byte
 	tsVal  [8]byte
+	// epochAdds collects an Append's new epoch entries until its index
+	// commit succeeds (reused: no allocation unless the epoch changes).
+	epochAdds []EpochEntry
 
 	// noPrealloc is set once the file system refused to preallocate.
 	noPrealloc bool
@@ -148,6 +156,11 @@ func (l *Log) active() *segment { return l.segs[len(l.segs)-1] }
 // clock). It does not fsync: durability comes from Sync. On any error
 // nothing of records remains in the log. Owner only.
 //
+// A batch whose PartitionLeaderEpoch is above the log's latest epoch
+// starts a new entry of the epoch history at its base offset; one below
+// it (including an unstamped -1 once the history has an entry) fails
+// with ErrEpochRegression.
+//
 // The batches' CRCs are not checked here: the caller validated them when
 // they arrived, and recovery checks them after a crash.
 func (l *Log) Append(records []byte, nowMs int64) error {
@@ -161,7 +174,7 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 		return fmt.Errorf("partlog: %s: append: no batches", l.id)
 	}
 	end := l.end.Load()
-	next, err := checkFraming(records, end)
+	next, err := checkFraming(records, end, latestEpoch(l.ownEpochs()))
 	if err != nil {
 		return fmt.Errorf("partlog: %s: append at offset %d: %w", l.id, end, err)
 	}
@@ -195,7 +208,7 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 		return fmt.Errorf("partlog: %s: write %s at %d: %w", l.id, seg.path, pos, err)
 	}
 
-	runMax, runMaxBase, err := l.indexBatches(seg, pos, records)
+	runMax, runMaxBase, newEpochs, err := l.indexBatches(seg, pos, records)
 	if err != nil {
 		l.undoWrite(seg, pos)
 		return fmt.Errorf("partlog: %s: index append at offset %d: %w", l.id, end, err)
@@ -211,6 +224,11 @@ func (l *Log) Append(records []byte, nowMs int64) error {
 		l.maxTs, l.maxTsBase, l.maxTsOffset = runMax, runMaxBase, -1
 		l.maxMu.Unlock()
 		l.runMax = runMax
+	}
+	if len(newEpochs) > 0 {
+		// Before the end offset moves past the batches: see epochView.
+		old := l.ownEpochs()
+		l.publishEpochs(append(append(make([]EpochEntry, 0, len(old)+len(newEpochs)), old...), newEpochs...))
 	}
 	l.end.Store(next)
 	return nil
@@ -259,9 +277,10 @@ func (l *Log) trimTail(seg *segment) error {
 }
 
 // checkFraming walks the batches in records without copying, checking
-// that they tile it exactly and that offsets continue from want. It
+// that they tile it exactly, that offsets continue from want, and that
+// leader epochs never go below epoch (the log's latest, or noEpoch). It
 // returns the offset after the last batch.
-func checkFraming(records []byte, want int64) (int64, error) {
+func checkFraming(records []byte, want int64, epoch int32) (int64, error) {
 	for off := 0; off < len(records); {
 		h, err := batch.ParseHeader(records[off:])
 		if err != nil {
@@ -276,6 +295,14 @@ func checkFraming(records []byte, want int64) (int64, error) {
 		if h.LastOffsetDelta < 0 {
 			return 0, fmt.Errorf("batch at byte %d has negative last offset delta %d: %w", off, h.LastOffsetDelta, batch.ErrCorrupt)
 		}
+		// Unstamped batches (-1, or any negative value) count as noEpoch:
+		// fine before the first stamped one, a regression after it.
+		e := max(h.PartitionLeaderEpoch, noEpoch)
+		if e < epoch {
+			return 0, fmt.Errorf("batch at offset %d has leader epoch %d, below the latest %d: %w",
+				h.BaseOffset, h.PartitionLeaderEpoch, epoch, ErrEpochRegression)
+		}
+		epoch = e
 		want = h.LastOffset() + 1
 		off += h.Size()
 	}
@@ -283,13 +310,17 @@ func checkFraming(records []byte, want int64) (int64, error) {
 }
 
 // indexBatches writes the index entries for records, just written at pos
-// in seg, in one NoSync commit. It returns the new running maximum
-// timestamp and the base offset of the batch that set it. The segment's
+// in seg, in one NoSync commit: batch and time entries, and an epoch
+// entry for each batch that raises the leader epoch. It returns the new
+// running maximum timestamp, the base offset of the batch that set it,
+// and the new epoch entries (valid until the next Append). The segment's
 // max timestamp is updated only on success.
-func (l *Log) indexBatches(seg *segment, pos int64, records []byte) (runMax, runMaxBase int64, err error) {
+func (l *Log) indexBatches(seg *segment, pos int64, records []byte) (runMax, runMaxBase int64, epochs []EpochEntry, err error) {
 	wb := l.wb
 	defer wb.Reset()
 	runMax, segMax := l.runMax, seg.maxTs
+	epoch, epochs := latestEpoch(l.ownEpochs()), l.epochAdds[:0]
+	var epochVal [8]byte
 	for off := 0; off < len(records); {
 		h, _ := batch.ParseHeader(records[off:]) // checkFraming passed
 		e := batchEntry{
@@ -304,23 +335,34 @@ func (l *Log) indexBatches(seg *segment, pos int64, records []byte) (runMax, run
 			attributes:      h.Attributes,
 		}
 		if err := wb.Set(l.key.offset(l.num, h.LastOffset()), e.encode(&l.val), nil); err != nil {
-			return 0, 0, err
+			return 0, 0, nil, err
 		}
 		if h.MaxTimestamp > runMax {
 			runMax, runMaxBase = h.MaxTimestamp, h.BaseOffset
 			binary.BigEndian.PutUint64(l.tsVal[:], uint64(h.BaseOffset))
 			if err := wb.Set(l.key.time(l.num, runMax), l.tsVal[:], nil); err != nil {
-				return 0, 0, err
+				return 0, 0, nil, err
+			}
+		}
+		// nextEntry's rule; base >= end >= start, and checkFraming ruled
+		// out regressions.
+		if h.PartitionLeaderEpoch > epoch {
+			epoch = h.PartitionLeaderEpoch
+			epochs = append(epochs, EpochEntry{Epoch: epoch, StartOffset: h.BaseOffset})
+			binary.BigEndian.PutUint64(epochVal[:], uint64(h.BaseOffset))
+			if err := wb.Set(l.key.epoch(l.num, epoch), epochVal[:], nil); err != nil {
+				return 0, 0, nil, err
 			}
 		}
 		segMax = max(segMax, h.MaxTimestamp)
 		off += h.Size()
 	}
+	l.epochAdds = epochs[:0]
 	if err := wb.Commit(pebble.NoSync); err != nil {
-		return 0, 0, err
+		return 0, 0, nil, err
 	}
 	seg.maxTs = segMax // meaningful only while seg.maxTsKnown
-	return runMax, runMaxBase, nil
+	return runMax, runMaxBase, epochs, nil
 }
 
 // undoWrite cuts a failed append off the segment file, so no partial batch

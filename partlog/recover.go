@@ -65,6 +65,10 @@ func (l *Log) recover() error {
 	if err != nil {
 		return fmt.Errorf("read recovery point: %w", err)
 	}
+	persisted, epochsComplete, err := l.readEpochs()
+	if err != nil {
+		return err
+	}
 	dirty := false // files were removed, truncated or created: sync the directory
 
 	// A crash after DeleteRecordsBefore or retention persisted a new start
@@ -92,9 +96,11 @@ func (l *Log) recover() error {
 		hasStart = false // persist it below
 	}
 
-	// Where the trusted prefix ends.
+	// Where the trusted prefix ends. An index without a complete epoch
+	// history (one written before it existed) trusts nothing: the whole
+	// log is scanned once, which rebuilds the history from its batches.
 	scanSeg, scanPos, next := 0, int64(0), l.segs[0].base
-	if hasRP && rp > next {
+	if hasRP && rp > next && epochsComplete {
 		if e, last, ok, err := l.entryAtOrAfter(rp - 1); err == nil && ok && last == rp-1 {
 			if i := l.segmentIndex(e.segBase); i >= 0 && e.pos+int64(e.size) <= l.segs[i].size.Load() {
 				scanSeg, scanPos, next = i, e.pos+int64(e.size), rp
@@ -105,7 +111,11 @@ func (l *Log) recover() error {
 	// there is nothing past rp, and it also drops index entries for bytes
 	// that never reached the segment (Pebble may be more durable than the
 	// segment file when another log synced the shared index).
-	end, changed, err := l.scan(scanSeg, scanPos, next, start)
+	// Epoch entries for offsets below the scan's first were written before
+	// the recovery point that lets it start there, so they are intact;
+	// the scan rebuilds the rest from the batch headers it reads.
+	epochs := epochsInRange(persisted, start, next)
+	end, changed, err := l.scan(scanSeg, scanPos, next, start, &epochs)
 	if err != nil {
 		return err
 	}
@@ -121,7 +131,7 @@ func (l *Log) recover() error {
 		if err := l.resetTo(start); err != nil {
 			return err
 		}
-		next, dirty = start, true
+		next, dirty, epochs = start, true, nil
 	}
 
 	if dirty {
@@ -141,6 +151,14 @@ func (l *Log) recover() error {
 	if !hasRP || rp != next {
 		_ = b.Set(k.scalar(l.num, kindRecovery), encodeInt64(next), nil)
 	}
+	if !epochsComplete || !slices.Equal(epochs, persisted) {
+		if err := l.rewriteEpochs(b, epochs); err != nil {
+			return fmt.Errorf("persist recovered state: %w", err)
+		}
+	}
+	if !epochsComplete {
+		_ = b.Set(k.scalar(l.num, kindEpochsOK), encodeInt64(1), nil)
+	}
 	if !b.Empty() {
 		if err := b.Commit(pebble.Sync); err != nil {
 			return fmt.Errorf("persist recovered state: %w", err)
@@ -156,6 +174,7 @@ func (l *Log) recover() error {
 	l.end.Store(next)
 	l.rp = next
 	l.syncFrom = l.active().base
+	l.publishEpochs(epochs)
 	return nil
 }
 
@@ -209,12 +228,14 @@ func (l *Log) segmentIndex(base int64) int {
 // scan checks and indexes the batches from (segs[si], pos), where offset
 // next is expected, to the end of the log, cutting the log at the first
 // batch that fails. Batches entirely below start are checked but not
-// indexed. It returns the recovered end offset.
+// indexed. The epochs of the batches it keeps extend *epochs (the history
+// below next); the caller persists it. It returns the recovered end
+// offset.
 //
 // changed reports that the scan found anything to do (bytes past rp,
 // stale entries): then segment directory entries may not be durable
 // either, and the caller syncs the directory.
-func (l *Log) scan(si int, pos, next, start int64) (end int64, changed bool, err error) {
+func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end int64, changed bool, err error) {
 	wb := l.wb
 	defer wb.Reset()
 	indexedEnd := int64(-1) // one past the last batch the index knew of
@@ -298,6 +319,7 @@ func (l *Log) scan(si int, pos, next, start int64) (end int64, changed bool, err
 				if err := l.indexScanned(wb, seg, pos, h); err != nil {
 					return 0, false, err
 				}
+				*epochs = nextEntry(*epochs, h.PartitionLeaderEpoch, h.BaseOffset, start)
 			}
 			next = h.LastOffset() + 1
 			pos += int64(h.Size())
@@ -439,10 +461,12 @@ func (l *Log) resetTo(base int64) error {
 	defer b.Close()
 	_ = b.DeleteRange(k.offset(l.num, 0), k2.kindEnd(l.num, kindOffset), nil)
 	_ = b.DeleteRange(k.time(l.num, noTimestamp), k2.kindEnd(l.num, kindTime), nil)
+	_ = b.DeleteRange(k.epoch(l.num, 0), k2.kindEnd(l.num, kindEpoch), nil)
 	if err := b.Commit(pebble.NoSync); err != nil {
 		return fmt.Errorf("clear index: %w", err)
 	}
 	l.setMaxTimestamp(noTimestamp, -1)
+	l.publishEpochs(nil)
 	return nil
 }
 

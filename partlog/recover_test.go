@@ -125,6 +125,7 @@ func TestRecoverTornTail(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				h.epoch = 2 // the unsynced part starts a leader epoch
 				h.appendN(t, l, 10, 5, 100, 0, func(o int64) int64 { return o })
 				want := tc.damage(t, fs, l, setup{h: &h, synced: synced})
 				crash(t, s)
@@ -204,7 +205,10 @@ func TestRecoverRebuildsIndex(t *testing.T) {
 			if _, err := l.Sync(); err != nil {
 				t.Fatal(err)
 			}
-			h.appendN(t, l, 8, 5, 100, 0, func(o int64) int64 { return 1000 + o })
+			h.epoch = 4
+			h.appendN(t, l, 4, 5, 100, 0, func(o int64) int64 { return 1000 + o })
+			h.epoch = 7
+			h.appendN(t, l, 4, 5, 100, 0, func(o int64) int64 { return 1000 + o })
 			num := l.num
 			tc.delete(t, s, num)
 			crash(t, s)
@@ -258,11 +262,12 @@ func TestUnrecognizedFilesLeftAlone(t *testing.T) {
 	}
 }
 
-// TestCrashKeepsSyncedData runs appends, rolls, syncs, retention and
-// truncation on a crashable in-memory FS and, at random moments, takes a
-// crash clone (only synced data, plus random unsynced blocks in some
-// rounds) and recovers it: everything a Sync covered must be there, and
-// the log must be a prefix of what was appended.
+// TestCrashKeepsSyncedData runs appends (in rising leader epochs), rolls,
+// syncs, retention, DeleteRecordsBefore and truncation on a crashable
+// in-memory FS and, at random moments, takes a crash clone (only synced
+// data, plus random unsynced blocks in some rounds) and recovers it:
+// everything a Sync covered must be there, the log must be a prefix of
+// what was appended, and its epoch history what its batches imply.
 func TestCrashKeepsSyncedData(t *testing.T) {
 	for seed := uint64(1); seed <= 6; seed++ {
 		rng := rand.New(rand.NewPCG(seed, 99))
@@ -275,6 +280,9 @@ func TestCrashKeepsSyncedData(t *testing.T) {
 		for step := range 50 {
 			switch r := rng.IntN(10); {
 			case r < 6:
+				if rng.IntN(3) == 0 {
+					h.epoch += 1 + rng.Int32N(3)
+				}
 				h.appendN(t, l, 1+rng.IntN(3), 1+rng.IntN(6), rng.IntN(150), 0, func(o int64) int64 { return o })
 			case r < 8:
 				end, err := l.Sync()
@@ -284,6 +292,11 @@ func TestCrashKeepsSyncedData(t *testing.T) {
 				durable = end
 			case r < 9:
 				if _, err := l.EnforceRetention(0); err != nil {
+					t.Fatal(err)
+				}
+			case rng.IntN(3) == 0:
+				// Anywhere, often inside a batch.
+				if err := l.DeleteRecordsBefore(l.StartOffset() + rng.Int64N(l.EndOffset()-l.StartOffset()+1)); err != nil {
 					t.Fatal(err)
 				}
 			default:
@@ -317,11 +330,17 @@ func TestCrashKeepsSyncedData(t *testing.T) {
 			}
 			// With end >= durable, this also shows every synced batch is there.
 			got := readAll(t, l2, start, l2.EndOffset(), 1<<20)
-			if want := h.bytesFrom(start, l2.EndOffset()); !bytes.Equal(got, want) {
+			want := h.bytesFrom(start, l2.EndOffset())
+			if start == l2.EndOffset() {
+				want = nil // DeleteRecordsBefore inside a batch whose rest was lost
+			}
+			if !bytes.Equal(got, want) {
 				t.Fatalf("seed %d step %d: recovered [%d, %d) is not a prefix of the appended data", seed, step, start, l2.EndOffset())
 			}
+			checkEpochs(t, l, h.batches)
+			checkEpochs(t, l2, h.batches)
 			// The recovered log keeps working.
-			var h2 history
+			h2 := history{epoch: h.epoch}
 			h2.appendN(t, l2, 1, 1, 10, 0, constTs(1))
 			if _, err := l2.Sync(); err != nil {
 				t.Fatal(err)

@@ -123,6 +123,16 @@ func (l *Log) moveStart(newStart int64) (removed int, err error) {
 	if err != nil {
 		return 0, err
 	}
+	// The epochs wholly below newStart collapse into the one in force at
+	// it (Kafka's truncateFromStart), in the same synced commit as the
+	// start offset, so the two always agree on disk.
+	epochs := epochsInRange(l.ownEpochs(), newStart, l.end.Load())
+	epochsChanged := !slices.Equal(epochs, l.ownEpochs())
+	if epochsChanged {
+		if err := l.rewriteEpochs(wb, epochs); err != nil {
+			return 0, err
+		}
+	}
 	// Publish the new start before the entries below it disappear, so
 	// that a reader that misses them also sees why (Read re-checks start).
 	oldStart := l.start.Swap(newStart)
@@ -132,6 +142,9 @@ func (l *Log) moveStart(newStart int64) (removed int, err error) {
 	}
 	if changed {
 		l.setMaxTimestamp(runMax, runMaxBase)
+	}
+	if epochsChanged {
+		l.publishEpochs(epochs)
 	}
 
 	if removed == 0 {
@@ -347,9 +360,20 @@ func (l *Log) truncate(e batchEntry, newEnd, start int64) error {
 	if _, err := l.dropTimeSuffix(wb, newEnd); err != nil {
 		return err
 	}
+	// The epochs that started in the cut batches go. Not synced either:
+	// the recovery point is at most newEnd now, and recovery rebuilds the
+	// history from there.
+	epochs := epochsBefore(l.ownEpochs(), newEnd)
+	if len(epochs) < len(l.ownEpochs()) {
+		dropped := l.ownEpochs()[len(epochs)]
+		if err := wb.DeleteRange(k.epoch(l.num, dropped.Epoch), k2.kindEnd(l.num, kindEpoch), nil); err != nil {
+			return err
+		}
+	}
 	if err := wb.Commit(pebble.NoSync); err != nil {
 		return err
 	}
+	l.publishEpochs(epochs)
 	// Segments from syncFrom on may still hold unsynced bytes; if it named
 	// a dropped segment, the new active one (base below it) is where the
 	// next appends go.
