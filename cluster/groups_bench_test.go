@@ -17,6 +17,7 @@ import (
 // 500 ms, so the comparison is of the protocols, not of their defaults.
 var benchGroupOverrides = []string{
 	"group.initial.rebalance.delay.ms=0",
+	"group.min.session.timeout.ms=500",
 	"group.consumer.heartbeat.interval.ms=500",
 	"offsets.topic.num.partitions=5",
 }
