@@ -38,6 +38,8 @@ type GroupsConfig struct {
 	OffsetsPartition func(p int32) *Partition
 	// Topics returns the current metadata as the group cores see it.
 	Topics func() group.TopicView
+	// Logger (nil: the host's).
+	Logger *slog.Logger
 }
 
 // Groups hosts the group coordinator actors of one node: for every
@@ -77,8 +79,11 @@ type groupActorRef struct {
 // NewGroups returns a node's group coordinators, hosted on h's actor
 // system.
 func NewGroups(h *Host, cfg GroupsConfig) *Groups {
-	return &Groups{system: h.system, cfg: cfg, clock: h.clock, logger: h.logger.With("component", "groups"),
-		shards: map[int32]*groupShard{}}
+	logger := cfg.Logger
+	if logger == nil {
+		logger = h.logger
+	}
+	return &Groups{system: h.system, cfg: cfg, clock: h.clock, logger: logger, shards: map[int32]*groupShard{}}
 }
 
 // Load makes this node the coordinator of offsets partition p at
@@ -176,7 +181,11 @@ func (g *Groups) load(ctx context.Context, s *groupShard) {
 		s.groups[id] = g.spawn(s, id, l, now)
 	}
 	s.ready = true
-	g.logger.Info("coordinating groups", "partition", s.partition, "leader_epoch", s.leaderEpoch,
+	level := slog.LevelInfo
+	if len(groups) == 0 {
+		level = slog.LevelDebug // an empty partition is not news; 50 of them at start-up are noise
+	}
+	g.logger.Log(ctx, level, "coordinating groups", "partition", s.partition, "leader_epoch", s.leaderEpoch,
 		"groups", len(groups), "took", g.clock().Sub(started).Round(time.Microsecond).String())
 }
 

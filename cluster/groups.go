@@ -51,6 +51,7 @@ func (n *Node) startGroups(img *metadata.Image) {
 			return n.host.Partition(OffsetsTopic, p)
 		},
 		Topics: func() group.TopicView { return imageTopics{n.controller.Image()} },
+		Logger: n.logger.With("component", "groups"),
 	})
 }
 

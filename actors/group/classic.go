@@ -82,8 +82,9 @@ type classicState struct {
 	// deleting: DeleteGroups or expiry decided to delete the group and
 	// its tombstones are in flight; the group answers as Dead meanwhile
 	// and goes back to deleteFrom if the append fails.
-	deleting   bool
-	deleteFrom groupState
+	deleting          bool
+	deleteFrom        groupState
+	deleteFromSinceMs int64
 	// metaOnDisk: the offsets topic holds live (not tombstoned) group
 	// metadata for the group, so it is not gone until expiry deletes it.
 	metaOnDisk bool
@@ -217,9 +218,6 @@ func (c *Core) init(loaded *Loaded, nowMs int64) {
 					protocols:          []protocol{{name: *v.Protocol, metadata: slices.Clone(vm.Subscription)}},
 					assignment:         slices.Clone(vm.Assignment),
 					hbDeadline:         nowMs + int64(vm.SessionTimeoutMillis),
-				}
-				if v.Version == 0 {
-					m.rebalanceTimeoutMs = m.sessionTimeoutMs // v0 had one timeout for both
 				}
 				g.addMember(m)
 			}

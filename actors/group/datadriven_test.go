@@ -10,12 +10,14 @@ import (
 	"github.com/twmb/franz-go/pkg/kmsg"
 )
 
-// TestClassicDataDriven runs the scripts testdata/classic_*.txt: each
+// TestClassicDataDriven runs the scripts testdata/classic_*.txt (the
+// classic protocol) and TestOffsetsDataDriven testdata/offsets_*.txt
+// (committed offsets, deletion, expiry): each
 // command steps the core and prints what it produced (replies by tag,
 // then the append it asks for), in etcd raft's interaction-test style.
 // Rewrite the expectations after a deliberate change with
 //
-//	go test ./actors/group -run TestClassicDataDriven -rewrite
+//	go test ./actors/group -run 'Test(Classic|Offsets)DataDriven' -rewrite
 //
 // and review the diff.
 //
@@ -23,7 +25,8 @@ import (
 //
 //	new [min-session=] [max-session=] [delay=] [max-size=] [retention=] [check=] [meta-max=]
 //	topic name=T partitions=N
-//	join member=M [new-id=ID] [instance=I] [session=] [rebalance=] [v=] [type=] [protocols=(range:t1+t2,...)] [client=C]
+//	join member=M [new-id=ID] [instance=I] [session=] [rebalance=] [v=] [type=] [protocols=(range:t1+t2,...)] [raw-meta] [client=C]
+//	                         (raw-meta: each protocol's metadata is its text, not a consumer subscription)
 //	sync member=M gen=N [instance=I] [v=] [ptype=] [pname=] [assign=(m1:bytes,...)]
 //	heartbeat member=M gen=N [instance=I] [v=]
 //	leave member=M [v=] | leave members=(m1,...) [instances=(i1,...)] [v=]
@@ -36,10 +39,14 @@ import (
 //	tick now=MS
 //	state                    the core's state
 //	restart                  a new core from the acknowledged records
-func TestClassicDataDriven(t *testing.T) {
-	files, err := filepath.Glob("testdata/classic_*.txt")
+func TestClassicDataDriven(t *testing.T) { runGroupScripts(t, "testdata/classic_*.txt") }
+
+func TestOffsetsDataDriven(t *testing.T) { runGroupScripts(t, "testdata/offsets_*.txt") }
+
+func runGroupScripts(t *testing.T, glob string) {
+	files, err := filepath.Glob(glob)
 	if err != nil || len(files) == 0 {
-		t.Fatalf("no classic test files: %v", err)
+		t.Fatalf("no test files %s: %v", glob, err)
 	}
 	for _, path := range files {
 		t.Run(filepath.Base(path), func(t *testing.T) {
@@ -114,6 +121,9 @@ func TestClassicDataDriven(t *testing.T) {
 						jp := kmsg.NewJoinGroupRequestProtocol()
 						jp.Name = name
 						jp.Metadata = subscription(strings.Split(topics, "+")...)
+						if td.HasArg("raw-meta") {
+							jp.Metadata = []byte(topics)
+						}
 						req.Protocols = append(req.Protocols, jp)
 					}
 					h.request(tag, str("client", "client"), str("new-id", ""), req)

@@ -185,7 +185,7 @@ func (c *Core) offsetCommit(r Request, req *kmsg.OffsetCommitRequest) {
 		return
 	}
 
-	expireMs := int64(-1)
+	expireMs := int64(noExpireTimestamp)
 	if req.Version >= 2 && req.Version <= 4 && req.RetentionTimeMillis != -1 {
 		expireMs = r.NowMs + req.RetentionTimeMillis
 	}
@@ -406,8 +406,11 @@ func (c *Core) offsetDelete(r Request, req *kmsg.OffsetDeleteRequest) {
 		_, parts, known := resolveTopic(r.Topics, false, t.Topic, [16]byte{})
 		// A KIP-848 group's subscriptions are not visible from here:
 		// while it has members no offset is deleted, which never takes
-		// one from a member that uses it.
-		subscribed := active || (len(g.members) > 0 && g.isSubscribedTo(t.Topic))
+		// one from a member that uses it. Likewise, as Kafka's
+		// isSubscribedToTopic, a classic group whose subscriptions are
+		// unknown (metadata that does not parse) counts as subscribed
+		// to every topic.
+		subscribed := active || (len(g.members) > 0 && (!g.subscribedKnown || g.isSubscribedTo(t.Topic)))
 		rt.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(t.Partitions))
 		for pi, p := range t.Partitions {
 			rp := &rt.Partitions[pi]
@@ -419,8 +422,13 @@ func (c *Core) offsetDelete(r Request, req *kmsg.OffsetDeleteRequest) {
 			case subscribed:
 				rp.ErrorCode = kerr.GroupSubscribedToTopic.Code
 			default:
-				if _, ok := c.offsets.get(t.Topic, p.Partition); ok && !slices.Contains(deleted, TopicPartition{t.Topic, p.Partition}) {
-					tp := TopicPartition{t.Topic, p.Partition}
+				// A commit still in flight is deleted too, as Kafka
+				// drops pending commits with the offset: its record
+				// precedes the tombstone in the log, and its completion
+				// precedes the tombstone's.
+				tp := TopicPartition{t.Topic, p.Partition}
+				_, committed := c.offsets.get(tp.Topic, tp.Partition)
+				if (committed || c.offsets.inflight[tp] > 0) && !slices.Contains(deleted, tp) {
 					deleted = append(deleted, tp)
 					recs = append(recs, offsetTombstone(c.id, tp.Topic, tp.Partition))
 					c.offsets.begin(tp)
@@ -455,7 +463,11 @@ func (c *Core) deleteGroup(r Request, d *DeleteGroup) {
 	out.Group = c.id
 	_, consumerExists := c.consumerSummary()
 	switch {
-	case c.consumerIsActive() || len(g.members) > 0:
+	case c.consumerIsActive() || len(g.members) > 0 ||
+		g.state == statePreparingRebalance || g.state == stateCompletingRebalance || g.state == stateStable:
+		// Kafka decides by state: a group rebalancing is not empty even
+		// when its last member just left (the initial rebalance delay
+		// still runs, KIP-394 members may still come back).
 		out.ErrorCode = kerr.NonEmptyGroup.Code
 	case g.deleting || (g.state == stateDead && !consumerExists && c.offsets.count == 0 && len(c.offsets.inflight) == 0):
 		out.ErrorCode = kerr.GroupIDNotFound.Code
@@ -500,13 +512,15 @@ func (c *Core) deleteEverything(nowMs int64, done func(errCode int16)) {
 		recs = append(recs, offsetTombstone(c.id, tp.Topic, tp.Partition))
 	}
 	recs = append(recs, groupTombstone(c.id))
-	g.deleteFrom, g.deleting = g.state, true
+	g.deleteFrom, g.deleteFromSinceMs, g.deleting = g.state, g.stateSinceMs, true
 	g.transition(stateDead, nowMs)
 	c.persist(recs, func(_ int64, errCode int16) {
 		g := &c.classic
 		g.deleting = false
 		if errCode != 0 {
-			g.state = g.deleteFrom
+			// Back as it was, including since when: offsets of an
+			// Empty group expire relative to it.
+			g.state, g.stateSinceMs = g.deleteFrom, g.deleteFromSinceMs
 			done(errCode)
 			return
 		}
@@ -585,7 +599,7 @@ func (c *Core) expireOffsets(nowMs int64) {
 				base = g.stateSinceMs
 			}
 			due := nowMs-base >= c.s.OffsetsRetentionMs
-			if off.ExpireTimestampMs >= 0 {
+			if off.ExpireTimestampMs != noExpireTimestamp {
 				due = nowMs >= off.ExpireTimestampMs
 			}
 			if !due || c.offsets.inflight[tp] > 0 {

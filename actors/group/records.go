@@ -56,8 +56,10 @@ func PartitionFor(groupID string, numPartitions int32) int32 {
 
 // javaStringHash is Java's String.hashCode: s[0]*31^(n-1) + ... + s[n-1]
 // over the string's UTF-16 code units, in wrapping int32 arithmetic.
-// Bytes that are not valid UTF-8 count as U+FFFD, as Java's decoder
-// reads them.
+// Bytes that are not valid UTF-8 count as one U+FFFD each, as Go
+// decodes them; Java's decoder may fold a malformed sequence into a
+// single U+FFFD, so a group id that is not valid UTF-8 (which no Java
+// client can send) may map to another partition than Kafka's.
 func javaStringHash(s string) int32 {
 	var h int32
 	for _, r := range s {
@@ -87,9 +89,15 @@ type CommittedOffset struct {
 	// (or the client's v1 commit timestamp).
 	CommitTimestampMs int64
 	// ExpireTimestampMs is an explicit expiry (OffsetCommit v2-v4
-	// retention time), or -1 for the broker's retention.
+	// retention time), or noExpireTimestamp (-1) for the broker's
+	// retention. Any other value, even a negative one, is an expiry
+	// time, as Kafka reads the field.
 	ExpireTimestampMs int64
 }
+
+// noExpireTimestamp is Kafka's DEFAULT_EXPIRE_TIMESTAMP: the commit
+// expires by the broker's offsets.retention.minutes.
+const noExpireTimestamp = -1
 
 // Loaded is what the offsets topic holds for one group: its committed
 // offsets and its last classic group metadata (nil when there is none or
@@ -206,13 +214,13 @@ func decodeOffsetValue(b []byte) (CommittedOffset, error) {
 		LeaderEpoch:       -1,
 		Metadata:          v.Metadata,
 		CommitTimestampMs: v.CommitTimestamp,
-		ExpireTimestampMs: -1,
+		ExpireTimestampMs: noExpireTimestamp,
 	}
 	if v.Version >= 3 {
 		o.LeaderEpoch = v.LeaderEpoch
 	}
 	if v.Version == 1 {
-		o.ExpireTimestampMs = v.ExpireTimestamp
+		o.ExpireTimestampMs = v.ExpireTimestamp // -1 (none) is Kafka's default
 	}
 	return o, nil
 }
@@ -230,6 +238,12 @@ func decodeGroupValue(b []byte) (*kmsg.GroupMetadataValue, error) {
 	}
 	if g.Version < 2 {
 		g.CurrentStateTimestamp = -1 // the field came with version 2
+	}
+	if g.Version == 0 {
+		// Version 0 had one timeout for both, as Kafka's loader reads it.
+		for i := range g.Members {
+			g.Members[i].RebalanceTimeoutMillis = g.Members[i].SessionTimeoutMillis
+		}
 	}
 	return g, nil
 }
@@ -249,7 +263,7 @@ func appendOffsetValue(dst []byte, o CommittedOffset) []byte {
 		Metadata:        o.Metadata,
 		CommitTimestamp: o.CommitTimestampMs,
 	}
-	if o.ExpireTimestampMs >= 0 {
+	if o.ExpireTimestampMs != noExpireTimestamp {
 		v.Version = offsetCommitValueVersionWithExpiry
 		v.ExpireTimestamp = o.ExpireTimestampMs
 	}
