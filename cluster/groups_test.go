@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand"
 	"sort"
@@ -13,6 +14,8 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/actors/group"
 )
 
 // groupNodeOverrides make group tests quick: no initial rebalance delay,
@@ -571,4 +574,59 @@ func TestGroupChurn(t *testing.T) {
 	if sum != int64(total) {
 		t.Fatalf("committed offsets sum to %d, want %d", sum, total)
 	}
+}
+
+// TestGroupCoordinatorMoves: the coordination of a group moves away and
+// back (its offsets partition is unloaded and loaded again at a new leader
+// epoch, as a leadership change does) while members consume and commit.
+// The new coordinator rebuilds the group from __consumer_offsets, the
+// members find it again, and every record is read with no committed
+// offset lost.
+func TestGroupCoordinatorMoves(t *testing.T) {
+	tn := startNode(t, groupNodeOverrides...)
+	topic, grp := "moves", "g-moves"
+	tn.createTopic(topic, 4, nil)
+	prod := tn.client()
+	produceN(t, prod, topic, 200, "a")
+	m1 := startMember(t, tn, "m1", grp, topic)
+	m2 := startMember(t, tn, "m2", grp, topic)
+	waitBalanced(t, 4, m1, m2)
+	waitConsumed(t, values("a", 200), m1, m2)
+
+	adm := tn.admin()
+	committed := func() int64 {
+		fo, err := adm.FetchOffsets(ctxT(t), grp)
+		if err != nil || fo.Error() != nil {
+			t.Fatalf("fetch offsets: %v %v", err, fo.Error())
+		}
+		var sum int64
+		fo.Each(func(o kadm.OffsetResponse) { sum += o.At })
+		return sum
+	}
+	// Autocommit runs every 5 s by default; wait for the first records'
+	// commits so that the move has something to rebuild.
+	deadline := time.Now().Add(15 * time.Second)
+	for committed() != 200 {
+		if time.Now().After(deadline) {
+			t.Fatalf("committed offsets sum to %d, want 200", committed())
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	p := group.PartitionFor(grp, 5)
+	for epoch := int32(1); epoch <= 2; epoch++ {
+		tn.node.groups.Unload(p)
+		if _, err := tn.node.groups.Group(grp); !errors.Is(err, kerr.NotCoordinator) {
+			t.Fatalf("after unloading, Group(%q) = %v, want NOT_COORDINATOR", grp, err)
+		}
+		time.Sleep(200 * time.Millisecond) // clients see NOT_COORDINATOR meanwhile
+		tn.node.groups.Load(p, epoch)
+		produceN(t, prod, topic, 100, fmt.Sprintf("b%d", epoch))
+		waitConsumed(t, values(fmt.Sprintf("b%d", epoch), 100), m1, m2)
+	}
+	if got := committed(); got < 200 {
+		t.Fatalf("committed offsets went back to %d after the moves", got)
+	}
+	waitBalanced(t, 4, m1, m2)
+	requireGroupMembers(t, tn, grp, false, 2)
 }

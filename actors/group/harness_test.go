@@ -292,7 +292,7 @@ func formatRecord(rec Record) string {
 		}
 		o := rp.Groups()[k.Group].Offsets[TopicPartition{k.Topic, k.Partition}]
 		s := fmt.Sprintf("offset %s %s/%d = %d epoch=%d meta=%q ts=%d", k.Group, k.Topic, k.Partition, o.Offset, o.LeaderEpoch, o.Metadata, o.CommitTimestampMs)
-		if o.ExpireTimestampMs >= 0 {
+		if o.ExpireTimestampMs != noExpireTimestamp {
 			s += fmt.Sprintf(" expire=%d", o.ExpireTimestampMs)
 		}
 		return s

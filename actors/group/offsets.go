@@ -383,11 +383,12 @@ func (c *Core) offsetDelete(r Request, req *kmsg.OffsetDeleteRequest) {
 	resp := req.ResponseKind().(*kmsg.OffsetDeleteResponse)
 	_, consumerExists := c.consumerSummary()
 	active := c.consumerIsActive()
+	inUse := g.inUse()
 	switch {
 	case active:
 	case g.deleting || (g.state == stateDead && !consumerExists && c.offsets.count == 0):
 		resp.ErrorCode = kerr.GroupIDNotFound.Code
-	case len(g.members) > 0 && g.protocolType != consumerProtocolType:
+	case inUse && g.protocolType != consumerProtocolType:
 		// Only consumer-protocol subscriptions say which topics a
 		// group uses.
 		resp.ErrorCode = kerr.NonEmptyGroup.Code
@@ -410,7 +411,7 @@ func (c *Core) offsetDelete(r Request, req *kmsg.OffsetDeleteRequest) {
 		// isSubscribedToTopic, a classic group whose subscriptions are
 		// unknown (metadata that does not parse) counts as subscribed
 		// to every topic.
-		subscribed := active || (len(g.members) > 0 && (!g.subscribedKnown || g.isSubscribedTo(t.Topic)))
+		subscribed := active || (inUse && (!g.subscribedKnown || g.isSubscribedTo(t.Topic)))
 		rt.Partitions = make([]kmsg.OffsetDeleteResponseTopicPartition, len(t.Partitions))
 		for pi, p := range t.Partitions {
 			rp := &rt.Partitions[pi]
@@ -457,17 +458,22 @@ func (c *Core) offsetDelete(r Request, req *kmsg.OffsetDeleteRequest) {
 
 // ---- DeleteGroups ----
 
+// inUse is Kafka's test of a group that is not empty: it decides by
+// state, so a group rebalancing is in use even when its last member
+// just left (during the initial rebalance delay, or with KIP-394 members
+// still expected back).
+func (g *classicState) inUse() bool {
+	return len(g.members) > 0 || g.state == statePreparingRebalance ||
+		g.state == stateCompletingRebalance || g.state == stateStable
+}
+
 func (c *Core) deleteGroup(r Request, d *DeleteGroup) {
 	g := &c.classic
 	out := kmsg.NewDeleteGroupsResponseGroup()
 	out.Group = c.id
 	_, consumerExists := c.consumerSummary()
 	switch {
-	case c.consumerIsActive() || len(g.members) > 0 ||
-		g.state == statePreparingRebalance || g.state == stateCompletingRebalance || g.state == stateStable:
-		// Kafka decides by state: a group rebalancing is not empty even
-		// when its last member just left (the initial rebalance delay
-		// still runs, KIP-394 members may still come back).
+	case c.consumerIsActive() || g.inUse():
 		out.ErrorCode = kerr.NonEmptyGroup.Code
 	case g.deleting || (g.state == stateDead && !consumerExists && c.offsets.count == 0 && len(c.offsets.inflight) == 0):
 		out.ErrorCode = kerr.GroupIDNotFound.Code

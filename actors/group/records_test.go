@@ -44,6 +44,13 @@ func TestOffsetRecordRoundTrip(t *testing.T) {
 			wantValueVersion: 1, wantKafkaExpire: 86400005, wantKafkaEpochRead: -1,
 		},
 		{
+			// Kafka reads any expire timestamp but -1 as one, even a
+			// negative one: it must survive the round trip.
+			name: "negative expiry", group: "g", topic: "t", partition: 0,
+			off:              CommittedOffset{Offset: 1, LeaderEpoch: -1, CommitTimestampMs: 5, ExpireTimestampMs: -7},
+			wantValueVersion: 1, wantKafkaExpire: -7, wantKafkaEpochRead: -1,
+		},
+		{
 			name: "non-ASCII names and metadata", group: "gröup-😀", topic: "tópico", partition: 2,
 			off:              CommittedOffset{Offset: 1 << 40, LeaderEpoch: 0, Metadata: strings.Repeat("é", 100), CommitTimestampMs: 1700000000000, ExpireTimestampMs: -1},
 			wantValueVersion: 3, wantKafkaExpire: 0, wantKafkaEpochRead: 0,
@@ -528,7 +535,9 @@ func FuzzReplay(f *testing.F) {
 	stable.Members = []kmsg.GroupMetadataValueMember{m, m}
 	seed(commitRec("g", "t", 0, 1), groupRecord("g", &stable))
 	seed(commitRec("g", "t", 0, 1), Record{Key: commitRec("g", "t", 0, 1).Key})
-	seed(offsetRecord("g", "t", 1, CommittedOffset{Offset: 3, LeaderEpoch: -1, ExpireTimestampMs: -7}))
+	v1 := kmsg.NewOffsetCommitValue()
+	v1.Version, v1.ExpireTimestamp = 1, -7
+	seed(Record{Key: commitRec("g", "t", 1, 0).Key, Value: v1.AppendTo(nil)})
 	seed(Record{Key: []byte{0, 2, 0, 1, 'g'}, Value: []byte{0, 4, 0}})
 	seed(Record{Key: []byte{0, 9}, Value: []byte{1, 2, 3}})
 
