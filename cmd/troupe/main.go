@@ -77,6 +77,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newGroupsCmd(s),
 		newPerfCmd(s),
 		newBrokerCmd(s),
+		newDevCmd(s),
 		newVersionCmd(s),
 	)
 	return root
