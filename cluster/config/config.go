@@ -74,6 +74,17 @@ type Config struct {
 	CompressionType       string // compression.type
 	MessageTimestampType  string // log.message.timestamp.type
 
+	// Cluster mode settings.
+	BrokerHeartbeatIntervalMs    int32
+	BrokerSessionTimeoutMs       int32
+	QuorumElectionTimeoutMs      int32
+	ReplicaLagTimeMaxMs          int64
+	ReplicaFetchWaitMaxMs        int32
+	ReplicaFetchMaxBytes         int32
+	ReplicaFetchResponseMaxBytes int32
+	GossipListener               string
+	GossipAdvertisedListener     string
+
 	// Groups are the group coordinator settings (group.*, offset*.*).
 	Groups GroupConfig
 
@@ -242,6 +253,15 @@ func (c *Config) resolve() error {
 	c.CleanupPolicy = splitList(c.value("log.cleanup.policy"))
 	c.Rack = c.value("broker.rack")
 	c.MetricsListener = c.value("troupe.metrics.listener")
+	c.BrokerHeartbeatIntervalMs = int32(r.int("broker.heartbeat.interval.ms"))
+	c.BrokerSessionTimeoutMs = int32(r.int("broker.session.timeout.ms"))
+	c.QuorumElectionTimeoutMs = int32(r.int("controller.quorum.election.timeout.ms"))
+	c.ReplicaLagTimeMaxMs = r.int("replica.lag.time.max.ms")
+	c.ReplicaFetchWaitMaxMs = int32(r.int("replica.fetch.wait.max.ms"))
+	c.ReplicaFetchMaxBytes = int32(r.int("replica.fetch.max.bytes"))
+	c.ReplicaFetchResponseMaxBytes = int32(r.int("replica.fetch.response.max.bytes"))
+	c.GossipListener = c.value("troupe.gossip.listener")
+	c.GossipAdvertisedListener = c.value("troupe.gossip.advertised.listener")
 	c.Groups = GroupConfig{
 		MinSessionTimeoutMs:         int32(r.int("group.min.session.timeout.ms")),
 		MaxSessionTimeoutMs:         int32(r.int("group.max.session.timeout.ms")),
