@@ -20,9 +20,10 @@ func Apply(img *Image, offset int64, rec Record) (*Image, error) {
 	return a.finish(), nil
 }
 
-// ApplyAll applies recs, the first at journal offset first, as one step:
-// each changed topic is copied once however many records touch it, so
-// creating a topic with n partitions costs O(n), not O(n²).
+// ApplyAll applies recs, the first at journal offset first and each next
+// one at the next offset, as one step: each changed topic is copied once
+// however many records touch it, so creating a topic with n partitions
+// costs O(n), not O(n²).
 func ApplyAll(img *Image, first int64, recs []Record) (*Image, error) {
 	a := newApplier(img)
 	for i, rec := range recs {
@@ -30,6 +31,21 @@ func ApplyAll(img *Image, first int64, recs []Record) (*Image, error) {
 			return nil, err
 		}
 	}
+	return a.finish(), nil
+}
+
+// ApplyBatch applies recs as one batch at log offset offset: every record
+// is applied at that offset (a raft entry holds a whole batch), and the
+// new image's Offset is offset. All or nothing: on error img is the only
+// image.
+func ApplyBatch(img *Image, offset int64, recs []Record) (*Image, error) {
+	a := newApplier(img)
+	for _, rec := range recs {
+		if err := a.apply(offset, rec); err != nil {
+			return nil, err
+		}
+	}
+	a.next.Offset = offset
 	return a.finish(), nil
 }
 
@@ -92,16 +108,37 @@ func (a *applier) apply(offset int64, rec Record) error {
 		if b == nil {
 			return errMissing(rec)
 		}
-		if !a.ownBrokers {
-			img.Brokers = slices.Clone(img.Brokers)
-			a.ownBrokers = true
+		nb := Broker{
+			ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced,
+			Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, Roles: b.Roles, Epoch: offset,
 		}
-		nb := Broker(*b)
-		i := sort.Search(len(img.Brokers), func(i int) bool { return img.Brokers[i].ID >= b.ID })
-		if i < len(img.Brokers) && img.Brokers[i].ID == b.ID {
+		i, found := a.brokerIndex(b.ID)
+		if found {
+			if img.Brokers[i].Incarnation == b.Incarnation {
+				// The same process re-registering (new listeners, say):
+				// its broker epoch stays, as in Kafka.
+				nb.Epoch = img.Brokers[i].Epoch
+			}
 			img.Brokers[i] = nb
 		} else {
 			img.Brokers = slices.Insert(img.Brokers, i, nb)
+		}
+	case RecordFenceBroker, RecordUnfenceBroker, RecordUnregisterBroker:
+		r := rec.BrokerRef
+		if r == nil {
+			return errMissing(rec)
+		}
+		i, found := a.brokerIndex(r.ID)
+		if !found {
+			return fmt.Errorf("apply offset %d: record type %d for unknown broker %d", offset, rec.Type, r.ID)
+		}
+		switch rec.Type {
+		case RecordFenceBroker:
+			img.Brokers[i].Fenced = true
+		case RecordUnfenceBroker:
+			img.Brokers[i].Fenced = false
+		default:
+			img.Brokers = slices.Delete(img.Brokers, i, i+1)
 		}
 	case RecordController:
 		if rec.Controller == nil {
@@ -139,12 +176,30 @@ func (a *applier) apply(offset int64, rec Record) error {
 		np := Partition{
 			Index: p.Index, Leader: p.Leader, LeaderEpoch: p.LeaderEpoch, PartitionEpoch: p.PartitionEpoch,
 			Replicas: slices.Clone(p.Replicas), ISR: slices.Clone(p.ISR),
+			AddingReplicas: cloneOrNil(p.AddingReplicas), RemovingReplicas: cloneOrNil(p.RemovingReplicas),
 		}
 		if int(p.Index) == len(t.Partitions) {
 			t.Partitions = append(t.Partitions, np)
 		} else {
 			t.Partitions[p.Index] = np
 		}
+	case RecordPartitionChange:
+		pc := rec.PartitionChange
+		if pc == nil {
+			return errMissing(rec)
+		}
+		t := a.topic(pc.TopicID)
+		if t == nil {
+			return fmt.Errorf("apply offset %d: partition change of unknown topic id %x", offset, pc.TopicID)
+		}
+		if pc.Index < 0 || int(pc.Index) >= len(t.Partitions) {
+			return fmt.Errorf("apply offset %d: change of unknown partition %d of %q", offset, pc.Index, t.Name)
+		}
+		np, err := changePartition(t.Partitions[pc.Index], pc)
+		if err != nil {
+			return fmt.Errorf("apply offset %d: partition %q/%d: %w", offset, t.Name, pc.Index, err)
+		}
+		t.Partitions[pc.Index] = np
 	case RecordRemoveTopic:
 		r := rec.RemoveTopic
 		if r == nil {
@@ -186,6 +241,95 @@ func (a *applier) apply(offset int64, rec Record) error {
 		return fmt.Errorf("apply offset %d: unknown record type %d", offset, rec.Type)
 	}
 	return nil
+}
+
+// brokerIndex finds broker id in the (owned) broker list: its index, or
+// where it would be inserted.
+func (a *applier) brokerIndex(id int32) (int, bool) {
+	if !a.ownBrokers {
+		a.next.Brokers = slices.Clone(a.next.Brokers)
+		a.ownBrokers = true
+	}
+	bs := a.next.Brokers
+	i := sort.Search(len(bs), func(i int) bool { return bs[i].ID >= id })
+	return i, i < len(bs) && bs[i].ID == id
+}
+
+// changePartition returns p with the change applied, or why the change
+// would break a Partition invariant. p is not modified.
+func changePartition(p Partition, pc *PartitionChangeRecord) (Partition, error) {
+	np := p
+	if pc.Replicas != nil {
+		np.Replicas = slices.Clone(pc.Replicas)
+	}
+	if pc.ISR != nil {
+		np.ISR = slices.Clone(pc.ISR)
+	}
+	if pc.AddingReplicas != nil {
+		np.AddingReplicas = cloneOrNil(pc.AddingReplicas)
+	}
+	if pc.RemovingReplicas != nil {
+		np.RemovingReplicas = cloneOrNil(pc.RemovingReplicas)
+	}
+	if pc.Leader != NoLeaderChange {
+		np.Leader = pc.Leader
+	}
+	switch {
+	case len(np.Replicas) == 0:
+		return Partition{}, fmt.Errorf("no replicas")
+	case hasDuplicates(np.Replicas):
+		return Partition{}, fmt.Errorf("replicas %v list a broker twice", np.Replicas)
+	case hasDuplicates(np.ISR) || !subset(np.ISR, np.Replicas):
+		return Partition{}, fmt.Errorf("isr %v is not a set of replicas %v", np.ISR, np.Replicas)
+	case !subset(np.AddingReplicas, np.Replicas) || !subset(np.RemovingReplicas, np.Replicas) || intersects(np.AddingReplicas, np.RemovingReplicas):
+		return Partition{}, fmt.Errorf("adding %v and removing %v must be disjoint subsets of replicas %v", np.AddingReplicas, np.RemovingReplicas, np.Replicas)
+	case np.Leader < -1:
+		return Partition{}, fmt.Errorf("invalid leader %d", np.Leader)
+	case np.Leader >= 0 && !slices.Contains(np.ISR, np.Leader):
+		return Partition{}, fmt.Errorf("leader %d is not in isr %v", np.Leader, np.ISR)
+	}
+	// A replica leaving the replica set must no longer fetch from the
+	// leader: bumping the leader epoch fences it, as Kafka does.
+	if np.Leader != p.Leader || !subset(p.Replicas, np.Replicas) {
+		np.LeaderEpoch++
+	}
+	np.PartitionEpoch++
+	return np, nil
+}
+
+func cloneOrNil(s []int32) []int32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return slices.Clone(s)
+}
+
+func hasDuplicates(s []int32) bool {
+	for i, v := range s {
+		if slices.Contains(s[:i], v) {
+			return true
+		}
+	}
+	return false
+}
+
+// subset reports whether every element of s is in of.
+func subset(s, of []int32) bool {
+	for _, v := range s {
+		if !slices.Contains(of, v) {
+			return false
+		}
+	}
+	return true
+}
+
+func intersects(a, b []int32) bool {
+	for _, v := range a {
+		if slices.Contains(b, v) {
+			return true
+		}
+	}
+	return false
 }
 
 func errMissing(rec Record) error {

@@ -1,6 +1,7 @@
 package metadata
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"slices"
@@ -18,8 +19,22 @@ type Defaults struct {
 	ReplicationFactor int16
 	DeleteTopicEnable bool
 	// BrokerConfig holds the broker's explicitly set keys (for topic config
-	// fallbacks); see EffectiveTopicConfigs.
+	// fallbacks, unclean.leader.election.enable among them); see
+	// EffectiveTopicConfigs.
 	BrokerConfig map[string]string
+	// BrokerSessionTimeoutMs is broker.session.timeout.ms: a broker whose
+	// last heartbeat is older is fenced by Tick. 0 means Kafka's 9000.
+	BrokerSessionTimeoutMs int64
+}
+
+// DefaultBrokerSessionTimeoutMs is Kafka's broker.session.timeout.ms.
+const DefaultBrokerSessionTimeoutMs = 9000
+
+func (d Defaults) sessionTimeoutMs() int64 {
+	if d.BrokerSessionTimeoutMs > 0 {
+		return d.BrokerSessionTimeoutMs
+	}
+	return DefaultBrokerSessionTimeoutMs
 }
 
 // maxPartitionsPerTopic bounds one topic's partitions. Each partition is
@@ -27,30 +42,55 @@ type Defaults struct {
 // must not take a node down.
 const maxPartitionsPerTopic = 100_000
 
-// producerIDBlock is how many producer ids one journal record reserves, so
-// that allocating an id is usually a memory operation.
-const producerIDBlock = 1000
+// ProducerIDBlockSize is how many producer ids one ProducerIDsRecord
+// reserves, so that allocating an id is usually a memory operation.
+const ProducerIDBlockSize = 1000
 
-// Controller validates administrative commands, turns them into records,
-// makes them durable through its Journal and applies them to the image.
-// Commands are serialised by mu; readers take the current image through
-// Image without locking.
+// Controller validates administrative commands, turns them into records
+// and proposes them through its Journal; committed batches come back
+// through Apply, which publishes the next image and runs the watchers.
+// Readers take the current image through Image without locking.
+//
+// Locks: mu serialises commands, each of which validates against the
+// current image and returns only once its records are applied, so the
+// next command sees them. applyMu serialises Apply and guards the
+// watchers. The order is mu before applyMu, and Apply never takes mu: a
+// command holding mu waits in Journal.Append for the journal's apply loop,
+// which must be able to run Apply meanwhile.
+//
+// Only the active controller proposes. A new Controller is active, as a
+// single node is its own controller. In a cluster the node calls Resign at
+// once and BecomeActive whenever its quorum member wins an election;
+// applying a ControllerRecord that names another node resigns too.
 type Controller struct {
-	mu       sync.Mutex
-	journal  Journal
-	img      atomic.Pointer[Image]
-	defaults Defaults
-	nodeID   int32
+	mu           sync.Mutex
+	journal      Journal
+	selfApplying bool // journal implements CommitHook
+	defaults     Defaults
+	nodeID       int32
 	// random supplies topic ids; crypto/rand in production, seeded in sim.
 	random io.Reader
-	// producer ids reserved by the last ProducerIDsRecord and not yet used.
+	// producer ids reserved for this node by the last ProducerIDsRecord it
+	// wrote and not yet used. Guarded by mu.
 	pidNext, pidEnd int64
-	watchers        []func(old, new *Image)
+	// lastHeartbeatMs is when each broker last heartbeated, by id: kept in
+	// memory by the active controller only (as Kafka does), reset by
+	// BecomeActive. A broker missing from it starts its session at the
+	// next Tick. Guarded by mu.
+	lastHeartbeatMs map[int32]int64
+
+	active atomic.Bool
+	img    atomic.Pointer[Image]
+
+	applyMu  sync.Mutex
+	watchers []func(old, new *Image)
 }
 
 // NewController replays the journal into an image and returns the
-// controller of a node. clusterID names a brand-new cluster; an existing
-// journal keeps its own.
+// controller of a node. clusterID is the image's cluster id (the node
+// keeps it in meta.properties; the log does not record it). If j is a
+// FileJournal or implements CommitHook, the controller installs its apply
+// function as the hook after the replay.
 func NewController(j Journal, nodeID int32, clusterID string, d Defaults, random io.Reader) (*Controller, error) {
 	// One applier across the whole replay: each topic is copied once.
 	a := newApplier(NewImage(clusterID))
@@ -59,11 +99,20 @@ func NewController(j Journal, nodeID int32, clusterID string, d Defaults, random
 		return nil, fmt.Errorf("replay metadata journal: %w", err)
 	}
 	img := a.finish()
-	c := &Controller{journal: j, defaults: d, nodeID: nodeID, random: random}
+	c := &Controller{journal: j, defaults: d, nodeID: nodeID, random: random, lastHeartbeatMs: map[int32]int64{}}
 	c.img.Store(img)
 	// Ids reserved before a restart may have been handed out; never reuse
 	// them: start from the next block.
 	c.pidNext, c.pidEnd = img.NextProducerID, img.NextProducerID
+	c.active.Store(true)
+	switch h := j.(type) {
+	case *FileJournal:
+		h.SetApply(c.applyNumbered)
+		c.selfApplying = true
+	case CommitHook:
+		h.SetApply(c.Apply)
+		c.selfApplying = true
+	}
 	return c, nil
 }
 
@@ -73,51 +122,195 @@ func (c *Controller) Image() *Image { return c.img.Load() }
 // Defaults returns the controller's defaults.
 func (c *Controller) Defaults() Defaults { return c.defaults }
 
-// Watch registers fn to run after every change, under the controller's
+// NodeID is the id of the node this controller runs on.
+func (c *Controller) NodeID() int32 { return c.nodeID }
+
+// Active reports whether this controller may propose: it is the single
+// node's controller, or BecomeActive succeeded and it has not resigned.
+func (c *Controller) Active() bool { return c.active.Load() }
+
+// Watch registers fn to run after every applied batch, under the apply
 // lock, with the images before and after. fn must not call back into the
-// controller.
+// controller's commands (they may wait for the apply it is part of).
 func (c *Controller) Watch(fn func(old, new *Image)) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
 	c.watchers = append(c.watchers, fn)
 }
 
-// commitLocked makes recs durable, applies them and notifies watchers.
-func (c *Controller) commitLocked(recs []Record) error {
-	if len(recs) == 0 {
+// Apply applies a committed batch at log offset offset (the raft index,
+// or a FileJournal's last record offset) and runs the watchers. The
+// journal calls it for every committed batch, in order, on every node. A
+// batch at or below the image's offset was applied already (a raft log
+// replayed over a snapshot) and is skipped. A batch that does not apply
+// leaves the image as it was and returns the error; every node fails the
+// same way, since Apply is deterministic.
+//
+// Every record of the batch is applied at offset (a raft entry is one
+// batch); a registration's Broker.Epoch is that offset.
+func (c *Controller) Apply(offset int64, recs []Record) error {
+	return c.apply(offset, recs, ApplyBatch)
+}
+
+// applyNumbered is Apply for a log that numbers every record (FileJournal,
+// or a Journal without CommitHook): offset is the batch's last record's,
+// and the records before it have the offsets before, exactly as Replay
+// numbers them, so that a restart rebuilds the very same image.
+func (c *Controller) applyNumbered(offset int64, recs []Record) error {
+	return c.apply(offset, recs, func(img *Image, last int64, recs []Record) (*Image, error) {
+		return ApplyAll(img, last-int64(len(recs))+1, recs)
+	})
+}
+
+func (c *Controller) apply(offset int64, recs []Record, applyFn func(*Image, int64, []Record) (*Image, error)) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	old := c.img.Load()
+	if offset <= old.Offset {
 		return nil
 	}
-	old := c.img.Load()
-	// Apply first on a scratch image so an invalid record is caught before
-	// it reaches the journal.
-	img, err := ApplyAll(old, old.Offset+1, recs)
+	img, err := applyFn(old, offset, recs)
 	if err != nil {
-		return fmt.Errorf("metadata: %v: %w", err, kerr.UnknownServerError)
+		return err
 	}
-	if _, err := c.journal.Append(recs); err != nil {
-		return fmt.Errorf("metadata: %v: %w", err, kerr.KafkaStorageError)
+	img.Offset = offset
+	c.publishLocked(old, img, len(recs) > 0)
+	return nil
+}
+
+// Restore replaces the image with img, a raft snapshot's (see
+// ImageFromSnapshot), and runs the watchers. A snapshot at or below the
+// current offset is ignored: the image already has everything in it.
+func (c *Controller) Restore(img *Image) error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	old := c.img.Load()
+	if img.Offset <= old.Offset {
+		return nil
 	}
+	if old.ClusterID != "" && img.ClusterID != old.ClusterID {
+		return fmt.Errorf("metadata snapshot of cluster %q restored on cluster %q", img.ClusterID, old.ClusterID)
+	}
+	c.publishLocked(old, img, true)
+	return nil
+}
+
+// publishLocked makes img current. Called with applyMu held.
+func (c *Controller) publishLocked(old, img *Image, notify bool) {
 	c.img.Store(img)
-	for _, w := range c.watchers {
-		w(old, img)
+	if img.ControllerID != c.nodeID && img.ControllerID != old.ControllerID {
+		// Another node took over: whatever this one believed, it may no
+		// longer propose.
+		c.active.Store(false)
+	}
+	if notify {
+		for _, w := range c.watchers {
+			w(old, img)
+		}
+	}
+}
+
+// Resign stops this controller from proposing: the node's quorum member
+// lost (or never had) the raft leadership. It never blocks, so the raft
+// loop may call it.
+func (c *Controller) Resign() { c.active.Store(false) }
+
+// BecomeActive makes this node the active controller once its quorum
+// member leads raft: it proposes a ControllerRecord naming this node and
+// waits for it to apply, so that everything committed before is in the
+// image, then starts every registered broker's heartbeat session at nowMs
+// (heartbeat times are not in the log). It blocks until the record
+// applies, so it must not run on the goroutine that applies batches.
+func (c *Controller) BecomeActive(nowMs int64) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err := c.commitLocked([]Record{{Type: RecordController, Controller: &ControllerRecord{ID: c.nodeID}}}); err != nil {
+		return fmt.Errorf("take over as controller: %w", err)
+	}
+	img := c.img.Load()
+	clear(c.lastHeartbeatMs)
+	for _, b := range img.Brokers {
+		c.lastHeartbeatMs[b.ID] = nowMs
+	}
+	return c.activateIfNamed()
+}
+
+// activateIfNamed marks the controller active if the image names it; under
+// applyMu so that it cannot interleave with Apply of another node's
+// ControllerRecord.
+func (c *Controller) activateIfNamed() error {
+	c.applyMu.Lock()
+	defer c.applyMu.Unlock()
+	if id := c.img.Load().ControllerID; id != c.nodeID {
+		return fmt.Errorf("node %d took over meanwhile: %w", id, ErrNotController)
+	}
+	c.active.Store(true)
+	return nil
+}
+
+// checkActive fails commands on a node that may not propose.
+func (c *Controller) checkActive() error {
+	if !c.active.Load() {
+		return ErrNotController
 	}
 	return nil
 }
 
-// RegisterBroker records this node's listener and makes it the controller
-// (single-node mode). It writes nothing when the image already says so.
+// commitLocked proposes recs as one batch and returns once they are
+// applied. Called with mu held.
+func (c *Controller) commitLocked(recs []Record) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	// Apply first on a scratch image so an invalid record is caught before
+	// it reaches the log, where it would fail on every node.
+	old := c.img.Load()
+	if _, err := ApplyBatch(old, old.Offset+1, recs); err != nil {
+		return fmt.Errorf("metadata: %v: %w", err, kerr.UnknownServerError)
+	}
+	last, err := c.journal.Append(recs)
+	if err != nil {
+		if ke := (*kerr.Error)(nil); errors.As(err, &ke) {
+			return fmt.Errorf("metadata: %w", err) // NOT_CONTROLLER and the like
+		}
+		return fmt.Errorf("metadata: %v: %w", err, kerr.KafkaStorageError)
+	}
+	if !c.selfApplying {
+		if err := c.applyNumbered(last, recs); err != nil {
+			return fmt.Errorf("metadata: %v: %w", err, kerr.UnknownServerError)
+		}
+	}
+	return nil
+}
+
+// RegisterBroker writes registration b exactly as given and makes this
+// node the controller: the single-node path (and tests), where the node is
+// its own controller and no one heartbeats. It writes nothing when the
+// image already says so. Unlike RegisterBrokerIncarnation it neither
+// fences a new incarnation nor moves leaderships. Cluster nodes use
+// RegisterBrokerIncarnation and BrokerHeartbeat.
 func (c *Controller) RegisterBroker(b BrokerRecord) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	img := c.img.Load()
 	var recs []Record
-	if cur, ok := img.Broker(b.ID); !ok || cur != Broker(b) {
+	if cur, ok := img.Broker(b.ID); !ok || brokerRecordOf(cur) != b {
 		recs = append(recs, Record{Type: RecordRegisterBroker, Broker: &b})
 	}
 	if img.ControllerID != c.nodeID {
 		recs = append(recs, Record{Type: RecordController, Controller: &ControllerRecord{ID: c.nodeID}})
 	}
-	return c.commitLocked(recs)
+	if err := c.commitLocked(recs); err != nil {
+		return err
+	}
+	return c.activateIfNamed()
+}
+
+func brokerRecordOf(b Broker) BrokerRecord {
+	return BrokerRecord{
+		ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced,
+		Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, Roles: b.Roles,
+	}
 }
 
 // ValidTopicName reports why name cannot be a topic, or nil.
@@ -143,6 +336,9 @@ func (c *Controller) CreateTopics(reqs []CreateTopic, validateOnly bool) []error
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(reqs))
+	if err := c.checkActive(); err != nil {
+		return fill(errs, err)
+	}
 	seen := map[string]int{}
 	for _, r := range reqs {
 		seen[r.Name]++
@@ -178,6 +374,7 @@ func (c *Controller) createTopicRecords(r CreateTopic) ([]Record, error) {
 	}
 	live := liveBrokers(img)
 	var assignment [][]int32
+	rf := 0
 	if len(r.Assignment) > 0 {
 		if r.NumPartitions != -1 || r.ReplicationFactor != -1 {
 			return nil, fmt.Errorf("both a replica assignment and a partition count or replication factor were given: %w", kerr.InvalidRequest)
@@ -187,13 +384,14 @@ func (c *Controller) createTopicRecords(r CreateTopic) ([]Record, error) {
 		}
 		assignment = r.Assignment
 	} else {
-		n, rf := r.NumPartitions, r.ReplicationFactor
+		n, wantRF := r.NumPartitions, r.ReplicationFactor
 		if n == -1 {
 			n = c.defaults.NumPartitions
 		}
-		if rf == -1 {
-			rf = c.defaults.ReplicationFactor
+		if wantRF == -1 {
+			wantRF = c.defaults.ReplicationFactor
 		}
+		rf = int(wantRF)
 		if n <= 0 {
 			return nil, fmt.Errorf("number of partitions must be larger than 0, got %d: %w", n, kerr.InvalidPartitions)
 		}
@@ -203,10 +401,11 @@ func (c *Controller) createTopicRecords(r CreateTopic) ([]Record, error) {
 		if rf <= 0 {
 			return nil, fmt.Errorf("replication factor must be larger than 0, got %d: %w", rf, kerr.InvalidReplicationFactor)
 		}
-		if int(rf) > len(live) {
+		if rf > len(live) {
 			return nil, fmt.Errorf("replication factor %d is larger than the %d available brokers: %w", rf, len(live), kerr.InvalidReplicationFactor)
 		}
-		assignment = assignReplicas(live, 0, n, int(rf))
+		// Placed once the topic id is drawn: the id seeds the placement.
+		assignment = make([][]int32, n)
 	}
 	for name, v := range r.Configs {
 		if v == nil {
@@ -223,6 +422,9 @@ func (c *Controller) createTopicRecords(r CreateTopic) ([]Record, error) {
 	// Version 4 UUID bits, as Kafka's Uuid.randomUuid.
 	id[6] = id[6]&0x0f | 0x40
 	id[8] = id[8]&0x3f | 0x80
+	if rf > 0 {
+		assignment = assignReplicas(live, id, 0, int32(len(assignment)), rf)
+	}
 	recs := []Record{{Type: RecordTopic, Topic: &TopicRecord{Name: r.Name, ID: id, Internal: strings.HasPrefix(r.Name, "__")}}}
 	for _, name := range sortedKeys(r.Configs) {
 		recs = append(recs, Record{Type: RecordConfig, Config: &ConfigRecord{Topic: r.Name, Name: name, Value: r.Configs[name]}})
@@ -245,30 +447,6 @@ func collidingTopic(img *Image, name string) string {
 		}
 	}
 	return ""
-}
-
-func liveBrokers(img *Image) []int32 {
-	var ids []int32
-	for _, b := range img.Brokers {
-		if !b.Fenced {
-			ids = append(ids, b.ID)
-		}
-	}
-	return ids
-}
-
-// assignReplicas spreads partitions [first, first+n) round-robin over the
-// brokers, each partition's replicas on distinct brokers, leaders rotating.
-func assignReplicas(brokers []int32, first, n int32, rf int) [][]int32 {
-	out := make([][]int32, 0, n)
-	for p := first; p < first+n; p++ {
-		replicas := make([]int32, rf)
-		for r := 0; r < rf; r++ {
-			replicas[r] = brokers[(int(p)+r)%len(brokers)]
-		}
-		out = append(out, replicas)
-	}
-	return out
 }
 
 func validateAssignment(img *Image, assignment [][]int32, first int) error {
@@ -300,6 +478,9 @@ func (c *Controller) DeleteTopics(names []string) []error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(names))
+	if err := c.checkActive(); err != nil {
+		return fill(errs, err)
+	}
 	for i, name := range names {
 		if !c.defaults.DeleteTopicEnable {
 			errs[i] = fmt.Errorf("topic deletion is disabled (delete.topic.enable=false): %w", kerr.TopicDeletionDisabled)
@@ -320,6 +501,9 @@ func (c *Controller) CreatePartitions(reqs []CreatePartitions, validateOnly bool
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	errs := make([]error, len(reqs))
+	if err := c.checkActive(); err != nil {
+		return fill(errs, err)
+	}
 	for i, r := range reqs {
 		img := c.img.Load()
 		t := img.Topic(r.Topic)
@@ -336,11 +520,17 @@ func (c *Controller) CreatePartitions(reqs []CreatePartitions, validateOnly bool
 			errs[i] = fmt.Errorf("partition count %d is over the limit of %d: %w", r.Count, maxPartitionsPerTopic, kerr.InvalidPartitions)
 			continue
 		}
-		rf := len(t.Partitions[0].Replicas)
+		// The topic's replication factor: partition 0's, not counting
+		// replicas a reassignment is removing.
+		rf := len(t.Partitions[0].TargetReplicas())
 		var assignment [][]int32
 		if len(r.Assignment) > 0 {
 			if int32(len(r.Assignment)) != r.Count-have {
 				errs[i] = fmt.Errorf("assignment lists %d partitions but %d are being added: %w", len(r.Assignment), r.Count-have, kerr.InvalidReplicaAssignment)
+				continue
+			}
+			if n := len(r.Assignment[0]); n != rf {
+				errs[i] = fmt.Errorf("assignment gives %d replicas per partition, topic %q has %d: %w", n, r.Topic, rf, kerr.InvalidReplicaAssignment)
 				continue
 			}
 			if err := validateAssignment(img, r.Assignment, int(have)); err != nil {
@@ -354,7 +544,7 @@ func (c *Controller) CreatePartitions(reqs []CreatePartitions, validateOnly bool
 				errs[i] = fmt.Errorf("replication factor %d is larger than the %d available brokers: %w", rf, len(live), kerr.InvalidReplicationFactor)
 				continue
 			}
-			assignment = assignReplicas(live, have, r.Count-have, rf)
+			assignment = assignReplicas(live, t.ID, have, r.Count-have, rf)
 		}
 		if validateOnly {
 			continue
@@ -374,6 +564,9 @@ func (c *Controller) CreatePartitions(reqs []CreatePartitions, validateOnly bool
 func (c *Controller) AlterTopicConfigs(topic string, ops []ConfigOp, validateOnly bool) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if err := c.checkActive(); err != nil {
+		return err
+	}
 	t := c.img.Load().Topic(topic)
 	if t == nil {
 		return fmt.Errorf("topic %q does not exist: %w", topic, kerr.UnknownTopicOrPartition)
@@ -451,20 +644,51 @@ func deref(s *string) string {
 }
 
 // AllocateProducerID returns a producer id never handed out before, on
-// this node or (after the cluster work) any other.
+// this node or any other: ids come from blocks this node reserves through
+// the log (AllocateProducerIDBlock), so a controller failover cannot hand
+// an id out twice.
 func (c *Controller) AllocateProducerID() (int64, error) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.pidNext >= c.pidEnd {
-		first := c.img.Load().NextProducerID
-		if err := c.commitLocked([]Record{{Type: RecordProducerIDs, ProducerIDs: &ProducerIDsRecord{BrokerID: c.nodeID, First: first, Count: producerIDBlock}}}); err != nil {
+		first, count, err := c.allocateBlockLocked(c.nodeID)
+		if err != nil {
 			return 0, err
 		}
-		c.pidNext, c.pidEnd = first, first+producerIDBlock
+		c.pidNext, c.pidEnd = first, first+count
 	}
 	id := c.pidNext
 	c.pidNext++
 	return id, nil
+}
+
+// AllocateProducerIDBlock reserves the next block of producer ids for
+// broker brokerID (Kafka's AllocateProducerIds): [first, first+count).
+// The block is the image's NextProducerID onwards, so a new controller
+// carries on where the old one stopped.
+func (c *Controller) AllocateProducerIDBlock(brokerID int32) (first, count int64, err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.allocateBlockLocked(brokerID)
+}
+
+func (c *Controller) allocateBlockLocked(brokerID int32) (int64, int64, error) {
+	if err := c.checkActive(); err != nil {
+		return 0, 0, err
+	}
+	first := c.img.Load().NextProducerID
+	if err := c.commitLocked([]Record{{Type: RecordProducerIDs, ProducerIDs: &ProducerIDsRecord{BrokerID: brokerID, First: first, Count: ProducerIDBlockSize}}}); err != nil {
+		return 0, 0, err
+	}
+	return first, ProducerIDBlockSize, nil
+}
+
+// fill sets every element of errs to err and returns errs.
+func fill(errs []error, err error) []error {
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 func sortedKeys[V any](m map[string]V) []string {

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -191,3 +192,83 @@ func TestApplyRejectsInconsistentRecords(t *testing.T) {
 }
 
 func strp(s string) *string { return &s }
+
+func TestCreatePartitionsValidation(t *testing.T) {
+	tc := newTestCluster(t, Defaults{NumPartitions: 1, ReplicationFactor: 1}, 1, 2, 3)
+	tc.createTopic("t", nil, []int32{1, 2})
+	for _, tt := range []struct {
+		name string
+		req  CreatePartitions
+		want *kerr.Error
+	}{
+		{"unknown topic", CreatePartitions{Topic: "x", Count: 2}, kerr.UnknownTopicOrPartition},
+		{"not larger", CreatePartitions{Topic: "t", Count: 1}, kerr.InvalidPartitions},
+		{"over the limit", CreatePartitions{Topic: "t", Count: maxPartitionsPerTopic + 1}, kerr.InvalidPartitions},
+		{"assignment count", CreatePartitions{Topic: "t", Count: 3, Assignment: [][]int32{{1, 2}}}, kerr.InvalidReplicaAssignment},
+		{"assignment rf", CreatePartitions{Topic: "t", Count: 2, Assignment: [][]int32{{1}}}, kerr.InvalidReplicaAssignment},
+		{"assignment unknown broker", CreatePartitions{Topic: "t", Count: 2, Assignment: [][]int32{{1, 9}}}, kerr.InvalidReplicaAssignment},
+		{"assignment twice", CreatePartitions{Topic: "t", Count: 2, Assignment: [][]int32{{1, 1}}}, kerr.InvalidReplicaAssignment},
+		{"assignment", CreatePartitions{Topic: "t", Count: 2, Assignment: [][]int32{{3, 1}}}, nil},
+		{"placed", CreatePartitions{Topic: "t", Count: 5}, nil},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			wantErr(t, "create partitions", tc.c.CreatePartitions([]CreatePartitions{tt.req}, false)[0], tt.want)
+		})
+	}
+	parts := tc.c.Image().Topic("t").Partitions
+	if len(parts) != 5 || !slices.Equal(parts[1].Replicas, []int32{3, 1}) || parts[1].Leader != 3 {
+		t.Fatalf("partitions %+v", parts)
+	}
+	for _, p := range parts[2:] {
+		if len(p.Replicas) != 2 || p.Leader != p.Replicas[0] || !slices.Equal(p.ISR, p.Replicas) {
+			t.Fatalf("placed partition %+v", p)
+		}
+	}
+	// Not enough live brokers for the topic's replication factor.
+	wantErr(t, "fence", tc.c.ReportDead(2, 0), nil)
+	wantErr(t, "fence", tc.c.ReportDead(3, 0), nil)
+	wantErr(t, "rf", tc.c.CreatePartitions([]CreatePartitions{{Topic: "t", Count: 6}}, false)[0], kerr.InvalidReplicationFactor)
+	wantErr(t, "validate only", tc.c.CreatePartitions([]CreatePartitions{{Topic: "t", Count: 6, Assignment: [][]int32{{1, 2}}}}, true)[0], nil)
+	if len(tc.c.Image().Topic("t").Partitions) != 5 {
+		t.Fatal("validate-only added partitions")
+	}
+}
+
+// failingJournal fails every Append with a storage error.
+type failingJournal struct{ memJournal }
+
+func (*failingJournal) Append([]Record) (int64, error) { return 0, errors.New("disk on fire") }
+
+// TestJournalWithoutHook covers a Journal that does not apply (the wire
+// package's in-memory fake): the controller applies after Append, and a
+// failing Append is KAFKA_STORAGE_ERROR with the image unchanged.
+func TestJournalWithoutHook(t *testing.T) {
+	j := &memJournal{}
+	c, err := NewController(j, 1, "c", Defaults{NumPartitions: 1, ReplicationFactor: 1}, rand.New(rand.NewSource(1)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.RegisterBroker(BrokerRecord{ID: 1, Host: "h", Port: 1}); err != nil {
+		t.Fatal(err)
+	}
+	wantErr(t, "create", c.CreateTopics([]CreateTopic{{Name: "t", NumPartitions: -1, ReplicationFactor: -1}}, false)[0], nil)
+	if c.Image().Topic("t") == nil || c.Image().Offset != int64(len(j.recs)-1) || c.NodeID() != 1 {
+		t.Fatalf("image %+v after %d records", c.Image(), len(j.recs))
+	}
+	c2, err := NewController(j, 1, "c", Defaults{}, rand.New(rand.NewSource(1)))
+	if err != nil || !reflect.DeepEqual(c.Image(), c2.Image()) {
+		t.Fatalf("replay differs: %v", err)
+	}
+
+	fj := &failingJournal{}
+	c3, _ := NewController(fj, 1, "c", Defaults{NumPartitions: 1, ReplicationFactor: 1}, rand.New(rand.NewSource(1)))
+	wantErr(t, "register", c3.RegisterBroker(BrokerRecord{ID: 1, Host: "h", Port: 1}), kerr.KafkaStorageError)
+	if c3.Image().Offset != -1 {
+		t.Fatal("a failed append changed the image")
+	}
+	// An invalid batch never reaches the journal.
+	c.mu.Lock()
+	err = c.commitLocked([]Record{{Type: RecordFenceBroker, BrokerRef: &BrokerRefRecord{ID: 42}}})
+	c.mu.Unlock()
+	wantErr(t, "invalid batch", err, kerr.UnknownServerError)
+}

@@ -1,27 +1,63 @@
 package metadata
 
-import "sort"
+import (
+	"slices"
+	"sort"
+)
 
 // TopicID is a topic's 16-byte UUID, as Kafka's Metadata v10+ carries it.
 type TopicID [16]byte
 
-// Broker is a registered broker as clients see it.
+// Broker is a registered broker as clients and the controller see it.
 type Broker struct {
 	ID     int32
-	Host   string
+	Host   string // Kafka listener
 	Port   int32
 	Rack   string
 	Fenced bool
+	// Incarnation is the broker process run that registered; zero for
+	// registrations from before incarnations existed.
+	Incarnation IncarnationID
+	// ControllerAddr is the node's controller/raft listener (host:port),
+	// empty when it has none.
+	ControllerAddr string
+	Roles          Roles
+	// Epoch is the metadata offset at which this incarnation's
+	// registration was applied (Kafka's broker epoch). A fenced broker is
+	// unfenced only once it has applied the metadata up to here.
+	Epoch int64
 }
 
 // Partition is one partition's replica placement and leadership.
+//
+// Invariants the controller keeps: ISR ⊆ Replicas; a leader ≥ 0 is in the
+// ISR; AddingReplicas and RemovingReplicas are disjoint subsets of
+// Replicas, non-empty only while a reassignment is in progress. During a
+// reassignment Replicas is the target followed by the replicas being
+// removed, so the target is Replicas minus RemovingReplicas, in order.
 type Partition struct {
-	Index          int32
-	Leader         int32 // -1 when offline
-	LeaderEpoch    int32
-	PartitionEpoch int32
-	Replicas       []int32
-	ISR            []int32
+	Index            int32
+	Leader           int32 // -1 when offline
+	LeaderEpoch      int32
+	PartitionEpoch   int32
+	Replicas         []int32
+	ISR              []int32
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassigning reports whether a reassignment of p is in progress.
+func (p *Partition) Reassigning() bool {
+	return len(p.AddingReplicas) > 0 || len(p.RemovingReplicas) > 0
+}
+
+// TargetReplicas is where p's replicas are going: Replicas minus the ones
+// being removed (all of Replicas when no reassignment is in progress).
+func (p *Partition) TargetReplicas() []int32 {
+	if len(p.RemovingReplicas) == 0 {
+		return p.Replicas
+	}
+	return without(p.Replicas, p.RemovingReplicas...)
 }
 
 // Topic is a topic with its partitions and its per-topic config overrides.
@@ -42,7 +78,9 @@ type Image struct {
 	topicsByID   map[TopicID]*Topic
 	// NextProducerID is the first producer id not yet handed out.
 	NextProducerID int64
-	// Offset is the journal offset of the last record applied.
+	// Offset is the log offset of the last batch applied: the last
+	// record's offset in a FileJournal, the raft index in a cluster; -1
+	// for an empty log.
 	Offset int64
 }
 
@@ -83,4 +121,76 @@ func (img *Image) Broker(id int32) (Broker, bool) {
 		return img.Brokers[i], true
 	}
 	return Broker{}, false
+}
+
+// LiveBroker reports whether id is registered and unfenced: a broker that
+// may lead partitions and be in ISRs.
+func (img *Image) LiveBroker(id int32) bool {
+	b, ok := img.Broker(id)
+	return ok && !b.Fenced
+}
+
+// Partition returns one partition of the named topic.
+func (img *Image) Partition(topic string, partition int32) (*Partition, bool) {
+	t := img.topics[topic]
+	if t == nil || partition < 0 || int(partition) >= len(t.Partitions) {
+		return nil, false
+	}
+	return &t.Partitions[partition], true
+}
+
+// OfflineReplicas lists the replicas of a partition whose broker is fenced
+// or no longer registered, in replica order; nil when all are live or the
+// partition does not exist.
+func (img *Image) OfflineReplicas(topic string, partition int32) []int32 {
+	p, ok := img.Partition(topic, partition)
+	if !ok {
+		return nil
+	}
+	var out []int32
+	for _, r := range p.Replicas {
+		if !img.LiveBroker(r) {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// PartitionReassignment is a reassignment in progress.
+type PartitionReassignment struct {
+	Topic            string
+	Partition        int32
+	Replicas         []int32 // target followed by the replicas being removed
+	AddingReplicas   []int32
+	RemovingReplicas []int32
+}
+
+// Reassignments lists the reassignments in progress, by topic and
+// partition.
+func (img *Image) Reassignments() []PartitionReassignment {
+	var out []PartitionReassignment
+	for _, name := range img.TopicNames() {
+		t := img.topics[name]
+		for i := range t.Partitions {
+			p := &t.Partitions[i]
+			if p.Reassigning() {
+				out = append(out, PartitionReassignment{
+					Topic: name, Partition: p.Index, Replicas: slices.Clone(p.Replicas),
+					AddingReplicas: slices.Clone(p.AddingReplicas), RemovingReplicas: slices.Clone(p.RemovingReplicas),
+				})
+			}
+		}
+	}
+	return out
+}
+
+// without returns s minus the given ids, order kept, as a new slice.
+func without(s []int32, ids ...int32) []int32 {
+	out := make([]int32, 0, len(s))
+	for _, v := range s {
+		if !slices.Contains(ids, v) {
+			out = append(out, v)
+		}
+	}
+	return out
 }

@@ -10,17 +10,49 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+
+	"github.com/twmb/franz-go/pkg/kerr"
 )
 
-// Journal makes metadata records durable in order. On a single node it is a
-// local file (FileJournal); the cluster work replaces it with a raft log.
+// Journal is how the controller proposes records. On a single node it is a
+// local file (FileJournal); in a cluster it is the raft quorum.
 type Journal interface {
-	// Append makes recs durable and returns the offset of the last one.
+	// Append makes recs durable as one batch and returns the batch's log
+	// offset (the last record's offset in a FileJournal, the raft index
+	// in the quorum). A journal that implements CommitHook returns only
+	// once the batch has also been applied through the hook, so the
+	// caller sees its effect in Controller.Image. A journal that cannot
+	// propose (a raft follower) fails with an error wrapping
+	// ErrNotController.
 	Append(recs []Record) (last int64, err error)
-	// Replay calls fn for every durable record in order.
+	// Replay calls fn for every durable record in order. NewController
+	// builds its first image from it; a journal that restores its state
+	// itself (a raft snapshot and log) may replay nothing and feed the
+	// controller through Controller.Restore and the hook instead.
 	Replay(fn func(offset int64, rec Record) error) error
 	Close() error
 }
+
+// ApplyFunc applies one committed batch at log offset offset; see
+// Controller.Apply.
+type ApplyFunc func(offset int64, recs []Record) error
+
+// CommitHook is implemented by a Journal that applies what it commits.
+// NewController, after replaying, hands it the controller's Apply (which
+// applies every record of a batch at the batch's offset); from
+// then on the journal calls it for every committed batch, in log order,
+// before Append returns for that batch. The raft quorum calls it on every
+// node, for batches proposed anywhere. A journal without CommitHook has
+// the controller apply a batch itself after Append returns.
+type CommitHook interface {
+	SetApply(fn ApplyFunc)
+}
+
+// ErrNotController is what a command fails with on a node that cannot
+// propose metadata records: a raft follower, or a node whose controller
+// has not (yet) taken over. It wraps kerr.NotController, so a client that
+// gets it looks up the active controller and retries there.
+var ErrNotController = fmt.Errorf("metadata: this node is not the active controller: %w", kerr.NotController)
 
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
 
@@ -30,13 +62,15 @@ const maxJournalEntry = 1 << 20
 
 // FileJournal is an append-only file of entries framed as
 // [uint32 length][uint32 crc32c][payload]. A torn or corrupt tail (a crash
-// mid-append) is cut off on open; every Append is fsynced before it
-// returns.
+// mid-append) is cut off on open; every Append is fsynced, then applied
+// through the hook (see CommitHook), before it returns. Each record has
+// its own offset, so a batch's offset is its last record's.
 type FileJournal struct {
-	mu   sync.Mutex
-	f    *os.File
-	next int64 // offset of the next record
-	size int64 // valid bytes in the file
+	mu    sync.Mutex
+	f     *os.File
+	next  int64 // offset of the next record
+	size  int64 // valid bytes in the file
+	apply ApplyFunc
 }
 
 // OpenFileJournal opens (creating if needed) the journal at path and
@@ -125,7 +159,17 @@ func (j *FileJournal) Replay(fn func(offset int64, rec Record) error) error {
 	return err
 }
 
-// Append implements Journal.
+// SetApply implements CommitHook.
+func (j *FileJournal) SetApply(fn ApplyFunc) {
+	j.mu.Lock()
+	defer j.mu.Unlock()
+	j.apply = fn
+}
+
+// Append implements Journal. The hook runs under the journal's lock, so
+// batches are applied in the order they were written. The hook is called
+// with the batch's last record offset; NewController installs one that
+// numbers the records before it as Replay does.
 func (j *FileJournal) Append(recs []Record) (int64, error) {
 	j.mu.Lock()
 	defer j.mu.Unlock()
@@ -156,7 +200,16 @@ func (j *FileJournal) Append(recs []Record) (int64, error) {
 	}
 	j.size += int64(len(buf))
 	j.next += int64(len(recs))
-	return j.next - 1, nil
+	last := j.next - 1
+	if j.apply != nil {
+		if err := j.apply(last, recs); err != nil {
+			// Durable but not applied: the records replay at the next
+			// start, where the same error stops the node rather than
+			// letting it serve an image that differs from its journal.
+			return 0, fmt.Errorf("metadata journal: apply offset %d: %w", last, err)
+		}
+	}
+	return last, nil
 }
 
 // Close implements Journal.
