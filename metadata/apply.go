@@ -110,7 +110,7 @@ func (a *applier) apply(offset int64, rec Record) error {
 		}
 		nb := Broker{
 			ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced,
-			Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, Roles: b.Roles, Epoch: offset,
+			Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, GossipAddr: b.GossipAddr, Roles: b.Roles, Epoch: offset,
 		}
 		i, found := a.brokerIndex(b.ID)
 		if found {

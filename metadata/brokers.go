@@ -19,6 +19,7 @@ type BrokerRegistration struct {
 	Host           string // Kafka listener
 	Port           int32
 	ControllerAddr string // host:port of the node's controller listener, if any
+	GossipAddr     string // host:port of the node's gossip (failure detection), if any
 	Rack           string
 	Roles          Roles
 }
@@ -50,7 +51,7 @@ func (c *Controller) RegisterBrokerIncarnation(reg BrokerRegistration, nowMs int
 	}
 	rec := BrokerRecord{
 		ID: reg.ID, Host: reg.Host, Port: reg.Port, Rack: reg.Rack, Fenced: true,
-		Incarnation: reg.Incarnation, ControllerAddr: reg.ControllerAddr, Roles: reg.Roles,
+		Incarnation: reg.Incarnation, ControllerAddr: reg.ControllerAddr, GossipAddr: reg.GossipAddr, Roles: reg.Roles,
 	}
 	var recs []Record
 	cur, known := img.Broker(reg.ID)

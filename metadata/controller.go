@@ -309,7 +309,7 @@ func (c *Controller) RegisterBroker(b BrokerRecord) error {
 func brokerRecordOf(b Broker) BrokerRecord {
 	return BrokerRecord{
 		ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced,
-		Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, Roles: b.Roles,
+		Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, GossipAddr: b.GossipAddr, Roles: b.Roles,
 	}
 }
 

@@ -21,7 +21,9 @@ type Broker struct {
 	// ControllerAddr is the node's controller/raft listener (host:port),
 	// empty when it has none.
 	ControllerAddr string
-	Roles          Roles
+	// GossipAddr is the node's memberlist address (host:port), if any.
+	GossipAddr string
+	Roles      Roles
 	// Epoch is the metadata offset at which this incarnation's
 	// registration was applied (Kafka's broker epoch). A fenced broker is
 	// unfenced only once it has applied the metadata up to here.

@@ -89,6 +89,7 @@ type BrokerRecord struct {
 	Fenced         bool          `json:"fenced,omitempty"`
 	Incarnation    IncarnationID `json:"incarnation,omitzero"`
 	ControllerAddr string        `json:"controllerAddr,omitempty"`
+	GossipAddr     string        `json:"gossipAddr,omitempty"`
 	Roles          Roles         `json:"roles,omitempty"`
 }
 

@@ -59,7 +59,7 @@ func (img *Image) Snapshot() ([]byte, error) {
 	for _, b := range img.Brokers {
 		s.Brokers = append(s.Brokers, snapshotBroker{BrokerRecord: BrokerRecord{
 			ID: b.ID, Host: b.Host, Port: b.Port, Rack: b.Rack, Fenced: b.Fenced,
-			Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, Roles: b.Roles,
+			Incarnation: b.Incarnation, ControllerAddr: b.ControllerAddr, GossipAddr: b.GossipAddr, Roles: b.Roles,
 		}, Epoch: b.Epoch})
 	}
 	for _, name := range img.TopicNames() {
@@ -101,7 +101,7 @@ func ImageFromSnapshot(b []byte) (*Image, error) {
 		}
 		img.Brokers = append(img.Brokers, Broker{
 			ID: sb.ID, Host: sb.Host, Port: sb.Port, Rack: sb.Rack, Fenced: sb.Fenced,
-			Incarnation: sb.Incarnation, ControllerAddr: sb.ControllerAddr, Roles: sb.Roles, Epoch: sb.Epoch,
+			Incarnation: sb.Incarnation, ControllerAddr: sb.ControllerAddr, GossipAddr: sb.GossipAddr, Roles: sb.Roles, Epoch: sb.Epoch,
 		})
 	}
 	for _, st := range s.Topics {

@@ -21,9 +21,9 @@ const (
 	// the unit of every other failure-detection delay.
 	DefaultProbeInterval = 200 * time.Millisecond
 	// DefaultProbeTimeout is how long a direct probe waits for its ack
-	// before asking other nodes to probe indirectly. It must stay below the
-	// probe interval; 100 ms is ~100× a LAN round trip, so a busy but
-	// healthy node is not suspected.
+	// before asking other nodes to probe indirectly: half the probe
+	// interval, unless set. 100 ms is ~100× a LAN round trip, so a busy
+	// but healthy node is not suspected.
 	DefaultProbeTimeout = 100 * time.Millisecond
 	// DefaultSuspicionMult is how many probe intervals a node stays suspect
 	// (scaled by log10 of the cluster size above 10 nodes) before it is
@@ -104,7 +104,7 @@ type Config struct {
 	// ProbeInterval is the period of probing one peer (default 200 ms).
 	ProbeInterval time.Duration
 	// ProbeTimeout is how long a direct probe waits for an ack (default
-	// 100 ms). Must be less than ProbeInterval.
+	// half of ProbeInterval: 100 ms). Must be less than ProbeInterval.
 	ProbeTimeout time.Duration
 	// SuspicionMult: a suspect is declared dead after SuspicionMult ×
 	// max(1, log10(cluster size)) × ProbeInterval (default 4).
@@ -158,7 +158,9 @@ func (c Config) withDefaults() Config {
 		c.ProbeInterval = DefaultProbeInterval
 	}
 	if c.ProbeTimeout == 0 {
-		c.ProbeTimeout = DefaultProbeTimeout
+		// Half the interval leaves the other half for indirect probes;
+		// with the default interval it is DefaultProbeTimeout.
+		c.ProbeTimeout = c.ProbeInterval / 2
 	}
 	if c.SuspicionMult == 0 {
 		c.SuspicionMult = DefaultSuspicionMult

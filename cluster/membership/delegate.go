@@ -58,8 +58,9 @@ func (d *delegate) NotifyAlive(n *memberlist.Node) error {
 func (d *delegate) NotifyConflict(existing, other *memberlist.Node) {
 	m := d.m
 	if existing.Name == m.selfName {
+		// Not a poke: every join attempt causes conflicts while the
+		// predecessor lives; the loop's backoff paces the retries.
 		m.staleSelf.Store(true)
-		m.pokeRejoin()
 	}
 	now := time.Now().UnixNano()
 	last := m.lastConflictLog.Load()
@@ -93,8 +94,14 @@ var (
 //   - When the other side's view holds this node under another NodeMeta
 //     incarnation (its predecessor, alive or gone), the other side has not
 //     accepted this process yet: staleSelf asks the rejoin loop to retry.
+//   - When it holds the predecessor dead or left, merging that makes
+//     memberlist refute it if the predecessor's memberlist incarnation is
+//     not below ours; if it is below, nothing is said at all. Either way
+//     announce asks the rejoin loop to gossip this node once more, with an
+//     incarnation now above the predecessor's.
 func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 	m := d.m
+	announce := false
 	for _, p := range peers {
 		id, meta, _, err := decodeNode(p)
 		if err != nil {
@@ -103,12 +110,18 @@ func (d *delegate) NotifyMerge(peers []*memberlist.Node) error {
 		if p.Name == m.selfName {
 			if meta.Incarnation != m.cfg.Meta.Incarnation {
 				m.staleSelf.Store(true)
+				announce = announce || p.State == memberlist.StateDead || p.State == memberlist.StateLeft
 			}
 			continue
 		}
 		if p.State == memberlist.StateAlive && m.recentlyGone(id, meta.Incarnation) {
 			return errRevive
 		}
+	}
+	// Only a merge that goes ahead raises our incarnation; announcing
+	// without it could lose to the predecessor's death again.
+	if announce {
+		m.announce.Store(true)
 	}
 	return nil
 }

@@ -32,7 +32,8 @@
 // # Defaults and detection time
 //
 //	ProbeInterval   200 ms   each node probes one peer per interval
-//	ProbeTimeout    100 ms   direct probe, then indirect probes
+//	ProbeTimeout    100 ms   direct probe, then indirect probes (half the
+//	                         interval when unset)
 //	SuspicionMult   4        suspect for 4 × ProbeInterval (× log10 n above
 //	                         10 nodes) before declaring dead
 //	GossipInterval  100 ms   gossip rounds, to 3 random peers
@@ -42,10 +43,11 @@
 // (until a survivor's round-robin reaches it; usually sooner) plus one
 // probe interval, the suspicion timeout and two gossip rounds:
 // Config.FailureDetectionTime gives 1.6 s for 3 nodes and 2.0 s for 5. The
-// tests measure about 1–1.5 s on loopback. A node that finds itself
-// overloaded slows its probing (memberlist's "awareness", up to 8×) rather
-// than accuse healthy peers. A node that leaves (Close) is reported Left
-// within a gossip round or two.
+// tests measure 1.1 s on loopback for 3 nodes (up to 1.4 s with -race on
+// a loaded machine). A node that finds itself overloaded slows its
+// probing (memberlist's "awareness", up to 8×) rather than accuse healthy
+// peers. A node that leaves (Close, about 0.3 s) is reported Left within
+// a gossip round or two.
 //
 // # Events
 //
@@ -57,18 +59,38 @@
 // followed by Updated stays Joined. Memory is bounded by the number of
 // nodes. The consequence for consumers: events are level-triggered. Treat
 // each Event as the node's current state, not as one step of a sequence;
-// a Failed followed by a Joined may arrive as the Joined alone.
+// a Failed followed by a Joined may arrive as the Joined alone. Members
+// gives the same view on demand, this node included.
 //
 // # Restarts and incarnations
 //
-// A node's identity is its node id; NodeMeta.Incarnation tells processes
-// apart. A restarted node comes back as Joined if the old process had
-// already been reported Failed or Left; if it restarts faster than it is
-// detected, at the same address, it comes back as Updated with a new
-// incarnation. (At a new address it is first reported Failed, then
-// Joined.) So a consumer that fences by incarnation must compare
+// A node's identity is its node id (memberlist name "troupe-<id>");
+// NodeMeta.Incarnation tells its processes apart. How peers report a
+// restarted node depends on what they had seen:
+//
+//   - the old process had been reported Failed or Left: Joined, with the
+//     new incarnation;
+//   - it restarted before being detected, on the same address: Updated,
+//     with the new incarnation (memberlist lets the new process refute the
+//     old one's liveness at once);
+//   - it restarted before being detected, on a new address: Failed for the
+//     old process once it is detected, then Joined for the new one
+//     (memberlist keeps the first address of a live name, so the new
+//     process waits, retrying, until the old one is declared dead).
+//
+// So a consumer that fences by incarnation must compare
 // Member.Meta.Incarnation with the last one it saw for that node, whatever
 // the Kind: a different incarnation means the earlier process is gone.
+//
+// memberlist numbers each process's announcements from 1 again, while the
+// old process's death is still being gossiped under a higher number; left
+// alone, peers would accept the new process and then apply the late death
+// to it (Joined, Failed, Joined). This package prevents that flap: for a
+// few seconds after a node dies or leaves, joins that revive it under a
+// new incarnation are refused, and the new process, having seen its
+// predecessor's death in the refusing peer's state, re-announces itself
+// with a higher number (see delegate.NotifyMerge). Tests check that no
+// restart flaps.
 //
 // # Joining
 //
@@ -76,10 +98,10 @@
 // then retries with a bounded backoff (100 ms doubling to 2 s) while the
 // node is alone or some seed is not among the live members (it restarted,
 // or memberlist forgot it after a partition), so nodes started in any
-// order, or separated and reunited, find each other. It also re-announces
-// the node while some peer still holds an earlier incarnation of it as
-// alive, which memberlist would otherwise let win until the next full
-// state sync.
+// order, or separated and reunited, find each other. It also keeps
+// joining (every 0.5 s at most) while a peer still holds an earlier
+// incarnation of this node. Seeds should list several nodes, ideally all:
+// a node whose seeds are all down stays alone until one comes back.
 //
 // # Limits
 //
@@ -88,5 +110,7 @@
 // suspect node reads alive until it is declared dead or refutes.
 // Graceful leave is told apart from failure by a leaving flag the node
 // gossips in its metadata just before it leaves; a peer that misses the
-// flag reports Failed, which errs on the side of fencing.
+// flag reports Failed, which errs on the side of fencing. Gossip is not
+// encrypted or authenticated; ClusterID only keeps distinct clusters
+// apart.
 package membership

@@ -76,7 +76,7 @@ type Membership struct {
 
 	ml     *memberlist.Memberlist // set once, before any goroutine of ours runs
 	addr   string                 // advertised gossip address, set with ml
-	seeds  []string               // Config.Seeds minus this node's own address
+	seeds  atomic.Pointer[[]string] // Config.Seeds (or SetSeeds) minus this node's own address
 	events *eventQueue
 
 	// mu guards members. Lock order: memberlist calls our delegate while
@@ -85,10 +85,13 @@ type Membership struct {
 	mu      sync.Mutex
 	members map[int32]*entry
 
-	// staleSelf is set when some node still holds an earlier incarnation
-	// of this one as alive (we restarted before it was detected); while
-	// it is set the rejoin loop keeps re-announcing this incarnation.
+	// staleSelf is set when a peer still holds an earlier incarnation of
+	// this node (alive, or gone but not yet replaced by this one); while
+	// it is set the rejoin loop keeps joining, so this process is heard.
 	staleSelf atomic.Bool
+	// announce asks the rejoin loop to re-gossip this node's liveness (see
+	// delegate.NotifyMerge).
+	announce atomic.Bool
 	// closed is set once memberlist is shut down. Its suspicion timers
 	// can still fire afterwards; record ignores them.
 	closed atomic.Bool
@@ -150,17 +153,49 @@ func Start(cfg Config) (*Membership, error) {
 		return nil, fmt.Errorf("membership: start node %d on %s: %w", cfg.NodeID, cfg.BindAddr, err)
 	}
 	m.ml = ml
-	m.addr = ml.LocalNode().Address()
-	for _, s := range cfg.Seeds {
-		if s != m.addr && s != cfg.BindAddr {
-			m.seeds = append(m.seeds, s)
-		}
+	// Our own join was recorded during Create. (LocalNode would hand out
+	// memberlist's internal record, unsafe to read without its lock.)
+	m.mu.Lock()
+	if self, ok := m.members[cfg.NodeID]; ok {
+		m.addr = self.member.Addr
 	}
+	m.mu.Unlock()
+	if m.addr == "" {
+		_ = ml.Shutdown()
+		m.events.stop()
+		return nil, fmt.Errorf("membership: start node %d: memberlist did not report this node", cfg.NodeID)
+	}
+	m.storeSeeds(cfg.Seeds)
 	go m.rejoinLoop()
-	m.log.Info("membership started", "addr", m.addr, "seeds", m.seeds,
+	m.log.Info("membership started", "addr", m.addr, "seeds", m.seedList(),
 		"incarnation", cfg.Meta.Incarnation,
 		"detection_time_3_nodes", cfg.FailureDetectionTime(3))
 	return m, nil
+}
+
+// SetSeeds replaces the seeds the node (re)joins through, and checks them
+// at once. The cluster learns its nodes' gossip addresses from the
+// metadata, so they are known only after start-up.
+func (m *Membership) SetSeeds(seeds []string) {
+	m.storeSeeds(seeds)
+	m.pokeRejoin()
+}
+
+func (m *Membership) storeSeeds(seeds []string) {
+	var own []string
+	for _, s := range seeds {
+		if s != m.addr && s != m.cfg.BindAddr {
+			own = append(own, s)
+		}
+	}
+	m.seeds.Store(&own)
+}
+
+func (m *Membership) seedList() []string {
+	if p := m.seeds.Load(); p != nil {
+		return *p
+	}
+	return nil
 }
 
 // Addr returns the address other nodes reach this one at, host:port: the
@@ -190,9 +225,11 @@ func (m *Membership) Members() []Member {
 	return out
 }
 
-// Close leaves the cluster gracefully and stops gossiping. Peers report
-// this node Left. It waits at most about LeaveTimeout plus one stream
-// timeout (1 s, an in-flight join). Later calls return the first result.
+// Close leaves the cluster gracefully and stops gossiping; peers report
+// this node Left. It takes at most about LeaveTimeout plus one second (a
+// join attempt in flight), typically 0.3 s. An error means the leave may
+// not have reached every peer (they then report Failed); the node is
+// stopped either way. Later calls return the first result.
 func (m *Membership) Close() error {
 	m.closeOnce.Do(func() { m.closeErr = m.shutdown(true) })
 	return m.closeErr

@@ -48,37 +48,50 @@ func (m *Membership) rejoinLoop() {
 	timer := time.NewTimer(0) // the first attempt at once
 	defer timer.Stop()
 	alone := true
+	// poke is m.rejoinNow only while nothing is being retried: a retry
+	// waits out its backoff whatever happens meanwhile, so that events
+	// caused by a join attempt cannot trigger the next one at once.
+	var poke chan struct{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
-		case <-m.rejoinNow:
+		case <-poke:
 		case <-timer.C:
 		}
 		stale := m.staleSelf.Swap(false)
 		targets := m.joinTargets(ctx, stale)
 		next := rejoinCheckInterval
+		poke = m.rejoinNow
 		if len(targets) > 0 {
 			joined := m.join(ctx, targets)
 			switch {
 			case ctx.Err() != nil:
 				return
 			case m.staleSelf.Load():
-				next, backoff = backoff, min(2*backoff, staleSelfMaxBackoff)
+				next, backoff, poke = backoff, min(2*backoff, staleSelfMaxBackoff), nil
 			case joined == 0:
-				next, backoff = backoff, min(2*backoff, rejoinMaxBackoff)
+				next, backoff, poke = backoff, min(2*backoff, rejoinMaxBackoff), nil
 			default:
 				backoff = rejoinMinBackoff
 			}
 		} else {
 			backoff = rejoinMinBackoff
 		}
-		if nowAlone := m.ml.NumMembers() <= 1; nowAlone != alone {
-			alone = nowAlone
+		if m.announce.Swap(false) {
+			// UpdateNode raises our memberlist incarnation and gossips it.
+			// It waits for the gossip to go out; it needs no more than a
+			// probe interval, and a timeout only means fewer copies sent.
+			if err := m.ml.UpdateNode(m.cfg.ProbeInterval); err != nil {
+				m.log.Debug("re-announcing after a restart", "err", err)
+			}
+		}
+		if n := len(m.liveAddrs()); (n <= 1) != alone {
+			alone = n <= 1
 			if alone {
-				m.log.Info("no peers; retrying seeds", "seeds", m.seeds)
+				m.log.Info("no peers; retrying seeds", "seeds", m.seedList())
 			} else {
-				m.log.Info("joined cluster", "members", m.ml.NumMembers())
+				m.log.Info("joined cluster", "members", n)
 			}
 		}
 		// Since Go 1.23 Reset discards a pending fire; no drain needed.
@@ -89,18 +102,19 @@ func (m *Membership) rejoinLoop() {
 // joinTargets returns the seeds to join now: all of them if this node is
 // alone or all is set, else those not among the live members.
 func (m *Membership) joinTargets(ctx context.Context, all bool) []string {
-	if len(m.seeds) == 0 {
+	seeds := m.seedList()
+	if len(seeds) == 0 {
 		return nil
 	}
-	if all || m.ml.NumMembers() <= 1 {
-		return m.seeds
-	}
-	live := make(map[string]struct{})
-	for _, n := range m.ml.Members() {
-		live[n.Address()] = struct{}{}
+	// The live addresses come from our own table: the nodes memberlist's
+	// Members returns are its internal records, which it keeps updating
+	// under a lock we cannot take.
+	live := m.liveAddrs()
+	if all || len(live) <= 1 {
+		return seeds
 	}
 	var missing []string
-	for _, s := range m.seeds {
+	for _, s := range seeds {
 		if !seedIsLive(ctx, s, live) {
 			missing = append(missing, s)
 		}
@@ -138,6 +152,20 @@ func seedIsLive(ctx context.Context, seed string, live map[string]struct{}) bool
 		}
 	}
 	return false
+}
+
+// liveAddrs returns the gossip addresses of the alive members, this node
+// included.
+func (m *Membership) liveAddrs() map[string]struct{} {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	live := make(map[string]struct{}, len(m.members))
+	for _, e := range m.members {
+		if e.member.State == StateAlive {
+			live[e.member.Addr] = struct{}{}
+		}
+	}
+	return live
 }
 
 // joinHostPort formats an address the way memberlist's Node.Address does.
