@@ -25,16 +25,51 @@ func (n *Node) Limits() wire.Limits {
 	}
 }
 
-func (n *Node) CreateTopics(_ context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
-	return n.controller.CreateTopics(reqs, validateOnly)
+// In cluster mode, the commands go to the active controller (here or
+// forwarded over the controller transport, KIP-590 style) and come back
+// once committed and applied on the controller; this node's image follows
+// a moment later.
+
+func (n *Node) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
+	if n.quorum == nil {
+		return n.controller.CreateTopics(reqs, validateOnly)
+	}
+	var res []*wireErr
+	if err := n.callController(ctx, opCreateTopics, createTopicsArgs{Reqs: reqs, ValidateOnly: validateOnly}, &res); err != nil {
+		return fillErr(len(reqs), err)
+	}
+	return fromWireErrs(res)
 }
 
-func (n *Node) DeleteTopics(_ context.Context, names []string) []error {
-	return n.controller.DeleteTopics(names)
+func (n *Node) DeleteTopics(ctx context.Context, names []string) []error {
+	if n.quorum == nil {
+		return n.controller.DeleteTopics(names)
+	}
+	var res []*wireErr
+	if err := n.callController(ctx, opDeleteTopics, names, &res); err != nil {
+		return fillErr(len(names), err)
+	}
+	return fromWireErrs(res)
 }
 
-func (n *Node) CreatePartitions(_ context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
-	return n.controller.CreatePartitions(reqs, validateOnly)
+func (n *Node) CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
+	if n.quorum == nil {
+		return n.controller.CreatePartitions(reqs, validateOnly)
+	}
+	var res []*wireErr
+	if err := n.callController(ctx, opCreatePartitions, createPartitionsArgs{Reqs: reqs, ValidateOnly: validateOnly}, &res); err != nil {
+		return fillErr(len(reqs), err)
+	}
+	return fromWireErrs(res)
+}
+
+// fillErr answers every item of a request with err.
+func fillErr(n int, err error) []error {
+	errs := make([]error, n)
+	for i := range errs {
+		errs[i] = err
+	}
+	return errs
 }
 
 func (n *Node) TopicConfigs(topic string) ([]metadata.ConfigValue, error) {
@@ -60,12 +95,31 @@ func (n *Node) BrokerConfigs() []metadata.ConfigValue {
 	return out
 }
 
-func (n *Node) AlterTopicConfigs(_ context.Context, topic string, ops []metadata.ConfigOp, validateOnly bool) error {
-	return n.controller.AlterTopicConfigs(topic, ops, validateOnly)
+func (n *Node) AlterTopicConfigs(ctx context.Context, topic string, ops []metadata.ConfigOp, validateOnly bool) error {
+	if n.quorum == nil {
+		return n.controller.AlterTopicConfigs(topic, ops, validateOnly)
+	}
+	return n.callController(ctx, opAlterConfigs, alterConfigsArgs{Topic: topic, Ops: ops, ValidateOnly: validateOnly}, nil)
 }
 
-func (n *Node) AllocateProducerID(context.Context) (int64, error) {
-	return n.controller.AllocateProducerID()
+// AllocateProducerID hands out a producer id. In cluster mode the node
+// takes blocks of ids from the controller, so most calls are local.
+func (n *Node) AllocateProducerID(ctx context.Context) (int64, error) {
+	if n.quorum == nil {
+		return n.controller.AllocateProducerID()
+	}
+	n.pidMu.Lock()
+	defer n.pidMu.Unlock()
+	if n.pidNext >= n.pidEnd {
+		var blk producerIDsResult
+		if err := n.callController(ctx, opProducerIDs, n.cfg.NodeID, &blk); err != nil {
+			return 0, err
+		}
+		n.pidNext, n.pidEnd = blk.First, blk.First+blk.Count
+	}
+	id := n.pidNext
+	n.pidNext++
+	return id, nil
 }
 
 func (n *Node) Partition(topic string, partition int32) wire.Partition {

@@ -82,7 +82,7 @@ func (n *Node) FindCoordinator(ctx context.Context, keyType int8, key string) (m
 	img := n.controller.Image()
 	t := img.Topic(OffsetsTopic)
 	if t == nil {
-		if err := n.createOffsetsTopic(img); err != nil {
+		if err := n.createOffsetsTopic(ctx, img); err != nil {
 			return metadata.Broker{}, err
 		}
 		img = n.controller.Image()
@@ -102,7 +102,7 @@ func (n *Node) FindCoordinator(ctx context.Context, keyType int8, key string) (m
 // createOffsetsTopic creates __consumer_offsets as Kafka does on the first
 // FindCoordinator: offsets.topic.num.partitions partitions, replication
 // min(offsets.topic.replication.factor, brokers), compacted.
-func (n *Node) createOffsetsTopic(img *metadata.Image) error {
+func (n *Node) createOffsetsTopic(ctx context.Context, img *metadata.Image) error {
 	rf := n.cfg.Groups.OffsetsTopicReplication
 	live := 0
 	for _, b := range img.Brokers {
@@ -112,7 +112,7 @@ func (n *Node) createOffsetsTopic(img *metadata.Image) error {
 	}
 	rf = int16(min(int(rf), max(live, 1)))
 	policy, segment := "compact", strconv.FormatInt(n.cfg.Groups.OffsetsTopicSegmentBytes, 10)
-	errs := n.controller.CreateTopics([]metadata.CreateTopic{{
+	errs := n.CreateTopics(ctx, []metadata.CreateTopic{{
 		Name: OffsetsTopic, NumPartitions: n.cfg.Groups.OffsetsTopicPartitions, ReplicationFactor: rf,
 		Configs: map[string]*string{"cleanup.policy": &policy, "segment.bytes": &segment},
 	}}, false)

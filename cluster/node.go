@@ -19,8 +19,12 @@ import (
 	"github.com/troupe-io/troupe/actors/partition"
 	"github.com/troupe-io/troupe/batch"
 	"github.com/troupe-io/troupe/cluster/config"
+	"github.com/troupe-io/troupe/cluster/membership"
+	"github.com/troupe-io/troupe/cluster/transport"
 	"github.com/troupe-io/troupe/metadata"
+	"github.com/troupe-io/troupe/metadata/quorum"
 	"github.com/troupe-io/troupe/partlog"
+	"github.com/troupe-io/troupe/raftlog"
 	"github.com/troupe-io/troupe/wire"
 )
 
@@ -30,8 +34,24 @@ type Node struct {
 	cfg        *config.Config
 	logger     *slog.Logger
 	store      *partlog.Store
-	journal    *metadata.FileJournal
+	journal    *metadata.FileJournal // single-node mode
 	controller *metadata.Controller
+
+	// Cluster mode (see clustermode.go); nil in single-node mode.
+	clusterID    string
+	incarnation  metadata.IncarnationID
+	ctrlListener net.Listener
+	transport    *transport.TCP
+	raftStore    *raftlog.Storage
+	quorum       *quorum.Node
+	members      *membership.Membership
+	stopLoops    context.CancelFunc
+	brokerDone   chan struct{}
+	tickDone     chan struct{}
+	membersDone  chan struct{}
+	// producer ids handed out by the controller in blocks (cluster mode)
+	pidMu           sync.Mutex
+	pidNext, pidEnd int64
 	host       *actors.Host
 	groups     *actors.Groups
 	server     *wire.Server
@@ -42,6 +62,8 @@ type Node struct {
 	// so a topic deleted and re-created under the same name is noticed.
 	mu       sync.Mutex
 	topicIDs map[string]metadata.TopicID
+	// leaderEpochs are the partitions this node leads, at which epoch.
+	leaderEpochs map[partlog.LogID]int32
 	// serving is true from the moment the listener serves until Close.
 	serving  atomic.Bool
 	serveErr chan error
@@ -57,11 +79,15 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if err := os.MkdirAll(cfg.LogDir, 0o755); err != nil {
 		return nil, fmt.Errorf("data directory %s: %w", cfg.LogDir, err)
 	}
-	clusterID, err := loadOrCreateMeta(cfg.LogDir, cfg.NodeID)
+	newID := ""
+	if clusterMode(cfg) {
+		newID = derivedClusterID(cfg.ControllerQuorumVoters)
+	}
+	clusterID, err := loadOrCreateMeta(cfg.LogDir, cfg.NodeID, newID)
 	if err != nil {
 		return nil, err
 	}
-	n := &Node{cfg: cfg, logger: logger, topicIDs: map[string]metadata.TopicID{}, serveErr: make(chan error, 1)}
+	n := &Node{cfg: cfg, logger: logger, topicIDs: map[string]metadata.TopicID{}, leaderEpochs: map[partlog.LogID]int32{}, serveErr: make(chan error, 1), clusterID: clusterID}
 	ok := false
 	defer func() {
 		if !ok {
@@ -73,18 +99,19 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open partition storage: %w", err)
 	}
-	n.journal, err = metadata.OpenFileJournal(filepath.Join(cfg.LogDir, "__metadata", "journal"))
-	if err != nil {
-		return nil, err
-	}
-	n.controller, err = metadata.NewController(n.journal, cfg.NodeID, clusterID, metadata.Defaults{
-		NumPartitions:     cfg.NumPartitions,
-		ReplicationFactor: cfg.DefaultReplicationFactor,
-		DeleteTopicEnable: cfg.DeleteTopicEnable,
-		BrokerConfig:      cfg.TopicDefaults(),
-	}, rand.Reader)
-	if err != nil {
-		return nil, err
+	if clusterMode(cfg) {
+		if err := n.startClusterMetadata(clusterID); err != nil {
+			return nil, err
+		}
+	} else {
+		n.journal, err = metadata.OpenFileJournal(filepath.Join(cfg.LogDir, "__metadata", "journal"))
+		if err != nil {
+			return nil, err
+		}
+		n.controller, err = metadata.NewController(n.journal, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
+		if err != nil {
+			return nil, err
+		}
 	}
 	n.host = actors.NewHost(n.store, logger.With("component", "actors"), time.Now)
 	n.startGroups(n.controller.Image())
@@ -101,8 +128,10 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	if port == 0 {
 		port = n.listener.Addr().(*net.TCPAddr).Port
 	}
-	if err := n.controller.RegisterBroker(metadata.BrokerRecord{ID: cfg.NodeID, Host: adv.Host, Port: int32(port), Rack: cfg.Rack}); err != nil {
-		return nil, fmt.Errorf("register broker: %w", err)
+	if !clusterMode(cfg) {
+		if err := n.controller.RegisterBroker(metadata.BrokerRecord{ID: cfg.NodeID, Host: adv.Host, Port: int32(port), Rack: cfg.Rack}); err != nil {
+			return nil, fmt.Errorf("register broker: %w", err)
+		}
 	}
 
 	// Bring up every partition this node leads, then keep following the
@@ -126,6 +155,17 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	go func() { n.serveErr <- n.server.Serve(n.listener) }()
+	if clusterMode(cfg) {
+		loopCtx, cancel := context.WithCancel(context.Background())
+		n.stopLoops = cancel
+		n.brokerDone, n.tickDone, n.membersDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
+		if err := n.startMembership(loopCtx); err != nil {
+			close(n.membersDone)
+			n.logger.Warn("gossip failure detection is off", "err", err)
+		}
+		go n.brokerLoop(loopCtx)
+		go n.controllerTickLoop(loopCtx)
+	}
 	n.serving.Store(true)
 	ok = true
 	logger.Info("broker started", "node_id", cfg.NodeID, "cluster_id", clusterID, "listener", n.listener.Addr().String(),
@@ -143,6 +183,15 @@ func (n *Node) Addr() net.Addr { return n.listener.Addr() }
 func (n *Node) Close(ctx context.Context) error {
 	n.serving.Store(false)
 	var errs []error
+	if n.stopLoops != nil {
+		n.stopLoops()
+		<-n.brokerDone
+		<-n.tickDone
+		if n.members != nil {
+			errs = append(errs, n.members.Close())
+		}
+		<-n.membersDone
+	}
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.close(ctx))
 	}
@@ -172,6 +221,17 @@ func (n *Node) closeStorage() error {
 	if n.journal != nil {
 		errs = append(errs, n.journal.Close())
 	}
+	if n.quorum != nil {
+		if err := n.quorum.Close(); err != nil && !errors.Is(err, quorum.ErrStopped) {
+			errs = append(errs, err)
+		}
+	}
+	if n.transport != nil {
+		errs = append(errs, n.transport.Close())
+	}
+	if n.raftStore != nil {
+		errs = append(errs, n.raftStore.Close())
+	}
 	if n.store != nil {
 		errs = append(errs, n.store.Close())
 	}
@@ -194,12 +254,14 @@ func (n *Node) reconcile(img *metadata.Image) error {
 					if err := n.host.Delete(pid); err != nil {
 						errs = append(errs, err)
 					}
+					delete(n.leaderEpochs, pid)
 				}
 			}
 			delete(n.topicIDs, name)
 			n.logger.Info("topic deleted", "topic", name)
 		}
 	}
+	led := map[partlog.LogID]bool{}
 	for _, name := range img.TopicNames() {
 		t := img.Topic(name)
 		pc := n.partitionConfig(t)
@@ -207,11 +269,33 @@ func (n *Node) reconcile(img *metadata.Image) error {
 			if p.Leader != n.cfg.NodeID {
 				continue
 			}
-			if err := n.host.Start(partlog.LogID{Topic: name, Partition: p.Index}, pc, p.LeaderEpoch); err != nil {
-				errs = append(errs, err)
+			id := partlog.LogID{Topic: name, Partition: p.Index}
+			led[id] = true
+			if epoch, running := n.leaderEpochs[id]; running && epoch != p.LeaderEpoch {
+				// Leadership came back at a new epoch: restart the actor so
+				// that it stamps the new epoch.
+				if err := n.host.Stop(id); err != nil {
+					errs = append(errs, err)
+				}
+				delete(n.leaderEpochs, id)
 			}
+			if err := n.host.Start(id, pc, p.LeaderEpoch); err != nil {
+				errs = append(errs, err)
+				continue
+			}
+			n.leaderEpochs[id] = p.LeaderEpoch
 		}
 		n.topicIDs[name] = t.ID
+	}
+	// Partitions whose leadership moved away stop here (their data stays).
+	for id := range n.leaderEpochs {
+		if !led[id] {
+			if err := n.host.Stop(id); err != nil {
+				errs = append(errs, err)
+			}
+			delete(n.leaderEpochs, id)
+			n.logger.Info("partition leadership moved away", "topic", id.Topic, "partition", id.Partition)
+		}
 	}
 	n.reconcileGroups(img)
 	return errors.Join(errs...)
@@ -298,7 +382,7 @@ func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 // loadOrCreateMeta reads meta.properties (cluster.id, node.id) from the
 // data directory, writing it on first start as Kafka does, and refuses a
 // directory that belongs to another node.
-func loadOrCreateMeta(dir string, nodeID int32) (string, error) {
+func loadOrCreateMeta(dir string, nodeID int32, newID string) (string, error) {
 	path := filepath.Join(dir, "meta.properties")
 	b, err := os.ReadFile(path)
 	if err == nil {
@@ -319,11 +403,14 @@ func loadOrCreateMeta(dir string, nodeID int32) (string, error) {
 	if !errors.Is(err, os.ErrNotExist) {
 		return "", fmt.Errorf("read %s: %w", path, err)
 	}
-	var id [16]byte
-	if _, err := rand.Read(id[:]); err != nil {
-		return "", err
+	clusterID := newID
+	if clusterID == "" {
+		var id [16]byte
+		if _, err := rand.Read(id[:]); err != nil {
+			return "", err
+		}
+		clusterID = base64.RawURLEncoding.EncodeToString(id[:])
 	}
-	clusterID := base64.RawURLEncoding.EncodeToString(id[:])
 	content := fmt.Sprintf("#Written by troupe at first start\nversion=1\ncluster.id=%s\nnode.id=%d\n", clusterID, nodeID)
 	tmp := path + ".tmp"
 	if err := writeFileSync(tmp, []byte(content)); err != nil {

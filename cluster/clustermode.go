@@ -1,0 +1,401 @@
+package cluster
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"net"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/troupe-io/troupe/cluster/config"
+	"github.com/troupe-io/troupe/cluster/membership"
+	"github.com/troupe-io/troupe/cluster/transport"
+	"github.com/troupe-io/troupe/metadata"
+	"github.com/troupe-io/troupe/metadata/quorum"
+	"github.com/troupe-io/troupe/raftlog"
+)
+
+// Cluster mode: controller.quorum.voters is set. The metadata log is
+// replicated by the raft quorum of the voters (package metadata/quorum);
+// the raft leader is the active controller; every node applies the
+// committed records to its image and acts on it. Without voters a node
+// runs alone on a local journal file (single-node mode).
+
+// quorumTick is the raft tick; the election timeout is a whole number of
+// ticks (controller.quorum.election.timeout.ms).
+const quorumTick = 100 * time.Millisecond
+
+// maxTransportFrame bounds one controller-transport frame: a raft message
+// carries up to a 64 MiB metadata batch, and a snapshot the whole image.
+const maxTransportFrame = 256 << 20
+
+// clusterMode reports whether cfg describes a multi-voter (or explicitly
+// configured) cluster.
+func clusterMode(cfg *config.Config) bool { return len(cfg.ControllerQuorumVoters) > 0 }
+
+// derivedClusterID is the cluster id of a cluster whose nodes start with
+// empty data directories: every node derives the same id from the voter
+// set, so no format step has to hand one out (KRaft needs
+// kafka-storage format with one id on every node).
+func derivedClusterID(voters []config.Voter) string {
+	ss := make([]string, len(voters))
+	for i, v := range voters {
+		ss[i] = v.String()
+	}
+	slices.Sort(ss)
+	sum := sha256.Sum256([]byte("troupe-cluster:" + strings.Join(ss, ",")))
+	return base64.RawURLEncoding.EncodeToString(sum[:16])
+}
+
+// raftJournal makes the metadata controller propose through the quorum:
+// Append returns once the batch is committed and applied here.
+type raftJournal struct {
+	node  *quorum.Node
+	apply metadata.ApplyFunc
+}
+
+// proposeTimeout bounds one metadata proposal.
+const proposeTimeout = 15 * time.Second
+
+func (j *raftJournal) SetApply(fn metadata.ApplyFunc) { j.apply = fn }
+
+func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
+	data, err := metadata.EncodeBatch(recs)
+	if err != nil {
+		return 0, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+	defer cancel()
+	idx, err := j.node.Propose(ctx, data)
+	if err != nil {
+		if errors.Is(err, quorum.ErrNotLeader) {
+			return 0, fmt.Errorf("%v: %w", err, metadata.ErrNotController)
+		}
+		return 0, err
+	}
+	return int64(idx), nil
+}
+
+func (j *raftJournal) Replay(func(int64, metadata.Record) error) error { return nil }
+func (j *raftJournal) Close() error                                       { return nil }
+
+// startClusterMetadata brings up the controller transport, the raft log,
+// the quorum and the controller on top of it.
+func (n *Node) startClusterMetadata(clusterID string) error {
+	cfg := n.cfg
+	_, _ = rand.Read(n.incarnation[:])
+	var voterIDs []int32
+	isVoter := false
+	for _, v := range cfg.ControllerQuorumVoters {
+		voterIDs = append(voterIDs, v.ID)
+		if v.ID == cfg.NodeID {
+			isVoter = true
+		}
+	}
+	if !isVoter {
+		return fmt.Errorf("node.id %d is not in controller.quorum.voters (%s): nodes that only follow the metadata log (process.roles=broker) are not supported yet",
+			cfg.NodeID, joinVoters(cfg.ControllerQuorumVoters))
+	}
+	ctrlAddr, err := n.controllerListenAddr()
+	if err != nil {
+		return err
+	}
+	n.ctrlListener, err = net.Listen("tcp", ctrlAddr)
+	if err != nil {
+		return fmt.Errorf("listen on the controller listener %s: %w", ctrlAddr, err)
+	}
+	tr, err := transport.NewTCP(transport.Options{
+		NodeID: cfg.NodeID, ClusterID: clusterID, Listener: n.ctrlListener, Handler: n,
+		Logger: n.logger.With("component", "transport"), MaxFrameBytes: maxTransportFrame,
+	})
+	if err != nil {
+		return fmt.Errorf("controller transport: %w", err)
+	}
+	n.transport = tr
+	for _, v := range cfg.ControllerQuorumVoters {
+		tr.SetPeer(v.ID, net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
+	}
+	n.raftStore, err = raftlog.Open(raftlog.Options{Dir: filepath.Join(cfg.LogDir, "__raft"), Logger: n.logger.With("component", "raftlog")})
+	if err != nil {
+		return fmt.Errorf("open the metadata raft log: %w", err)
+	}
+	j := &raftJournal{}
+	n.controller, err = metadata.NewController(j, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	// The raft leader becomes the active controller (onLeaderChange).
+	n.controller.Resign()
+	electionTicks := max(int(time.Duration(cfg.QuorumElectionTimeoutMs)*time.Millisecond/quorumTick), 2)
+	n.quorum, err = quorum.Start(quorum.Config{
+		NodeID: cfg.NodeID, Voters: voterIDs, Storage: n.raftStore, Transport: tr,
+		Apply: func(index uint64, data []byte) error {
+			recs, err := metadata.DecodeBatch(data)
+			if err != nil {
+				return err
+			}
+			return j.apply(int64(index), recs)
+		},
+		Snapshot: func() ([]byte, error) { return n.controller.Image().Snapshot() },
+		Restore: func(data []byte, _ uint64) error {
+			img, err := metadata.ImageFromSnapshot(data)
+			if err != nil {
+				return err
+			}
+			return n.controller.Restore(img)
+		},
+		OnLeaderChange: n.onLeaderChange,
+		TickInterval:   quorumTick, ElectionTick: electionTicks, HeartbeatTick: 1,
+		Logger: n.logger.With("component", "quorum"),
+	})
+	if err != nil {
+		return fmt.Errorf("start the metadata quorum: %w", err)
+	}
+	j.node = n.quorum
+	return nil
+}
+
+// metadataDefaults are the controller's defaults from the broker config.
+func (n *Node) metadataDefaults() metadata.Defaults {
+	return metadata.Defaults{
+		NumPartitions:          n.cfg.NumPartitions,
+		ReplicationFactor:      n.cfg.DefaultReplicationFactor,
+		DeleteTopicEnable:      n.cfg.DeleteTopicEnable,
+		BrokerConfig:           n.cfg.TopicDefaults(),
+		BrokerSessionTimeoutMs: int64(n.cfg.BrokerSessionTimeoutMs),
+	}
+}
+
+// controllerListenAddr is where the CONTROLLER listener binds.
+func (n *Node) controllerListenAddr() (string, error) {
+	for _, l := range n.cfg.Listeners {
+		if slices.Contains(n.cfg.ControllerListenerNames, l.Name) {
+			return l.Addr(), nil
+		}
+	}
+	// Fall back to this node's voter address.
+	for _, v := range n.cfg.ControllerQuorumVoters {
+		if v.ID == n.cfg.NodeID {
+			return net.JoinHostPort(v.Host, strconv.Itoa(v.Port)), nil
+		}
+	}
+	return "", fmt.Errorf("no controller listener: add CONTROLLER://host:port to listeners and controller.listener.names=CONTROLLER")
+}
+
+func joinVoters(vs []config.Voter) string {
+	ss := make([]string, len(vs))
+	for i, v := range vs {
+		ss[i] = v.String()
+	}
+	return strings.Join(ss, ",")
+}
+
+// onLeaderChange runs on the quorum's goroutine when the raft leadership
+// changes (for this node: only once it has applied everything before its
+// term). It must not block.
+func (n *Node) onLeaderChange(leader int32, term uint64) {
+	n.logger.Info("metadata quorum leader", "leader", leader, "term", term, "self", leader == n.cfg.NodeID)
+	if leader != n.cfg.NodeID {
+		n.controller.Resign()
+		return
+	}
+	go func() {
+		if err := n.controller.BecomeActive(time.Now().UnixMilli()); err != nil {
+			n.logger.Warn("becoming the active controller", "err", err)
+			return
+		}
+		n.logger.Info("active controller", "term", term)
+	}()
+}
+
+// HandleMessage implements transport.Handler.
+func (n *Node) HandleMessage(from int32, kind transport.Kind, payload []byte) {
+	if kind == transport.KindRaft && n.quorum != nil {
+		n.quorum.HandleMessage(from, payload)
+	}
+}
+
+// HandleRequest implements transport.Handler.
+func (n *Node) HandleRequest(_ context.Context, from int32, kind transport.Kind, payload []byte) ([]byte, error) {
+	switch kind {
+	case transport.KindController:
+		if n.controller == nil {
+			return nil, errors.New("node is starting")
+		}
+		return n.handleControllerRequest(from, payload)
+	}
+	return nil, fmt.Errorf("unsupported request kind %d", kind)
+}
+
+// brokerLoop registers this broker with the active controller and
+// heartbeats until ctx ends (KRaft's BrokerRegistration and
+// BrokerHeartbeat). While fenced it heartbeats quickly, so that it is
+// unfenced as soon as it has caught up with the metadata log.
+func (n *Node) brokerLoop(ctx context.Context) {
+	defer close(n.brokerDone)
+	incarnation := n.incarnation
+	adv := n.cfg.AdvertisedBrokerListener()
+	port := adv.Port
+	if port == 0 {
+		port = n.listener.Addr().(*net.TCPAddr).Port
+	}
+	reg := metadata.BrokerRegistration{
+		ID: n.cfg.NodeID, Incarnation: incarnation, ClusterID: n.clusterID, Host: adv.Host, Port: int32(port),
+		ControllerAddr: n.ctrlListener.Addr().String(), Rack: n.cfg.Rack, Roles: metadata.RoleBroker | metadata.RoleController,
+	}
+	if n.members != nil {
+		reg.GossipAddr = n.members.Addr()
+	}
+	interval := time.Duration(n.cfg.BrokerHeartbeatIntervalMs) * time.Millisecond
+	registered, fenced := false, true
+	for {
+		wait := interval
+		callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		if !registered {
+			var epoch int64
+			if err := n.callController(callCtx, opRegister, reg, &epoch); err != nil {
+				if ctx.Err() == nil {
+					n.logger.Warn("broker registration", "err", err)
+				}
+			} else {
+				registered = true
+				n.logger.Info("registered with the controller", "broker_epoch", epoch)
+			}
+			wait = 200 * time.Millisecond
+		} else {
+			var res heartbeatResult
+			err := n.callController(callCtx, opHeartbeat, heartbeatArgs{ID: n.cfg.NodeID, Incarnation: incarnation,
+				Applied: n.controller.Image().Offset}, &res)
+			switch {
+			case err != nil && ctx.Err() == nil:
+				n.logger.Warn("broker heartbeat", "err", err)
+				if isStaleRegistration(err) {
+					registered = false
+				}
+			case err == nil:
+				if res.Fenced != fenced {
+					n.logger.Info("broker fencing changed", "fenced", res.Fenced)
+				}
+				fenced = res.Fenced
+			}
+			if fenced {
+				wait = 200 * time.Millisecond
+			}
+		}
+		cancel()
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(wait):
+		}
+	}
+}
+
+func isStaleRegistration(err error) bool {
+	var re *remoteErr
+	if errors.As(err, &re) {
+		s := re.kerr.Error()
+		return strings.Contains(s, "STALE_BROKER_EPOCH") || strings.Contains(s, "BROKER_ID_NOT_REGISTERED")
+	}
+	return false
+}
+
+// controllerTickLoop lets the active controller fence brokers whose
+// heartbeats stopped.
+func (n *Node) controllerTickLoop(ctx context.Context) {
+	defer close(n.tickDone)
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !n.controller.Active() {
+			continue
+		}
+		if fenced, err := n.controller.Tick(time.Now().UnixMilli()); err != nil {
+			n.logger.Warn("controller tick", "err", err)
+		} else if len(fenced) > 0 {
+			n.logger.Warn("fenced brokers whose heartbeats stopped", "brokers", fenced)
+		}
+	}
+}
+
+// startMembership starts gossip-based failure detection: a node memberlist
+// declares dead is reported to the controller, which fences it at once
+// instead of waiting out broker.session.timeout.ms.
+func (n *Node) startMembership(ctx context.Context) error {
+	bind := n.cfg.GossipListener
+	if bind == "" {
+		host := n.cfg.BrokerListener().Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		bind = net.JoinHostPort(host, "0")
+	}
+	m, err := membership.Start(membership.Config{
+		NodeID: n.cfg.NodeID, BindAddr: bind, AdvertiseAddr: n.cfg.GossipAdvertisedListener, ClusterID: n.clusterID,
+		Meta: membership.NodeMeta{NodeID: n.cfg.NodeID, Incarnation: int64(binary.BigEndian.Uint64(n.incarnation[:8]) >> 1),
+			KafkaAddr: n.listener.Addr().String(), ControllerAddr: n.ctrlListener.Addr().String(), Roles: n.cfg.ProcessRoles},
+		Logger: n.logger.With("component", "membership"),
+	})
+	if err != nil {
+		return err
+	}
+	n.members = m
+	go n.watchMembers(ctx)
+	return nil
+}
+
+// watchMembers reports failed nodes to the controller and keeps the gossip
+// seeds in line with the brokers the metadata knows.
+func (n *Node) watchMembers(ctx context.Context) {
+	defer close(n.membersDone)
+	seedTick := time.NewTicker(time.Second)
+	defer seedTick.Stop()
+	var lastSeeds string
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-seedTick.C:
+			var seeds []string
+			for _, b := range n.controller.Image().Brokers {
+				if b.ID != n.cfg.NodeID && b.GossipAddr != "" {
+					seeds = append(seeds, b.GossipAddr)
+				}
+			}
+			if s := strings.Join(seeds, ","); s != lastSeeds {
+				lastSeeds = s
+				n.members.SetSeeds(seeds)
+			}
+		case ev, ok := <-n.members.Events():
+			if !ok {
+				return
+			}
+			if ev.Kind != membership.Failed {
+				continue
+			}
+			b, known := n.controller.Image().Broker(ev.Member.NodeID)
+			if !known || b.Fenced || int64(binary.BigEndian.Uint64(b.Incarnation[:8])>>1) != ev.Member.Meta.Incarnation {
+				continue // unknown, already fenced, or a process that is already replaced
+			}
+			n.logger.Warn("gossip reports a node dead; asking the controller to fence it", "node", ev.Member.NodeID)
+			callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+			if err := n.callController(callCtx, opReportDead, ev.Member.NodeID, nil); err != nil && ctx.Err() == nil {
+				n.logger.Warn("report dead node", "node", ev.Member.NodeID, "err", err)
+			}
+			cancel()
+		}
+	}
+}
