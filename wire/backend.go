@@ -54,6 +54,34 @@ type Backend interface {
 	Group(groupID string) (Group, error)
 	// ListGroups lists the groups this node coordinates.
 	ListGroups() []group.Summary
+
+	// ElectLeaders runs preferred or unclean leader elections (nil parts:
+	// every partition) on the active controller.
+	ElectLeaders(ctx context.Context, typ metadata.ElectionType, parts []metadata.TopicPartition) ([]metadata.ElectionResult, error)
+	// AlterPartitionReassignments starts or cancels (nil Replicas)
+	// reassignments on the active controller; one error per request.
+	AlterPartitionReassignments(ctx context.Context, reqs []metadata.Reassignment) ([]error, error)
+	// ListPartitionReassignments lists the reassignments in progress.
+	ListPartitionReassignments(ctx context.Context) ([]metadata.PartitionReassignment, error)
+	// DescribeQuorum describes the metadata quorum.
+	DescribeQuorum(ctx context.Context) (QuorumInfo, error)
+}
+
+// QuorumInfo is the metadata quorum as DescribeQuorum shows it.
+type QuorumInfo struct {
+	LeaderID      int32
+	LeaderEpoch   int32 // the raft term
+	HighWatermark int64 // the commit index
+	Voters        []QuorumReplica
+	Observers     []QuorumReplica // brokers that follow the log without voting
+}
+
+// QuorumReplica is one replica of the metadata log; -1 for unknown values.
+type QuorumReplica struct {
+	ID                    int32
+	LogEndOffset          int64
+	LastFetchTimestamp    int64 // ms
+	LastCaughtUpTimestamp int64 // ms
 }
 
 // Group is the handle of one group coordinator actor. Send only enqueues;

@@ -43,6 +43,12 @@ type fakeBackend struct {
 	groupErrs map[string]error
 	groups    map[string]*fakeGroup
 	summaries []group.Summary
+
+	// Cluster administration (see admin_fake_test.go): quorum is what
+	// DescribeQuorum answers; adminErrs fail the whole call of the
+	// admin method they are keyed by.
+	quorum    QuorumInfo
+	adminErrs map[string]error
 }
 
 type fakePartitionKey struct {
