@@ -12,6 +12,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/twmb/franz-go/pkg/kadm"
+	"github.com/twmb/franz-go/pkg/kgo"
 )
 
 // TestMain lets this test binary stand in for the troupe binary: the
@@ -120,6 +123,27 @@ func TestDevCluster(t *testing.T) {
 			t.Fatalf("node %d does not accept connections: %v", i+1, err)
 		}
 		c.Close()
+	}
+
+	// The three nodes form one cluster: every node's Metadata lists all
+	// three brokers.
+	cl, err := kgo.NewClient(kgo.SeedBrokers("127.0.0.1:" + strconv.Itoa(base)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cl.Close()
+	deadline := time.Now().Add(20 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		md, err := kadm.NewClient(cl).BrokerMetadata(ctx)
+		cancel()
+		if err == nil && len(md.Brokers) == 3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the dev cluster never listed 3 brokers: %v %+v", err, md.Brokers)
+		}
+		time.Sleep(100 * time.Millisecond)
 	}
 
 	// Kill node 2 as in the failover demo: dev reports it and restarts
