@@ -32,6 +32,24 @@ type Settings struct {
 	// SnapshotIntervalMs is how often, at most, the producer table is
 	// snapshotted (0 = never), bounding what a restart replays.
 	SnapshotIntervalMs int64
+	// MinInsyncReplicas is min.insync.replicas: an acks=-1 produce is
+	// refused (NOT_ENOUGH_REPLICAS) while the ISR is smaller. 0 and 1
+	// both mean the leader alone suffices.
+	MinInsyncReplicas int32
+	// ReplicaLagTimeMaxMs is replica.lag.time.max.ms: a follower that has
+	// not caught up for this long leaves the ISR. 0 means Kafka's default,
+	// 30000.
+	ReplicaLagTimeMaxMs int64
+}
+
+// defaultReplicaLagTimeMaxMs is Kafka's replica.lag.time.max.ms default.
+const defaultReplicaLagTimeMaxMs = 30_000
+
+func (s *Settings) lagTimeMaxMs() int64 {
+	if s.ReplicaLagTimeMaxMs > 0 {
+		return s.ReplicaLagTimeMaxMs
+	}
+	return defaultReplicaLagTimeMaxMs
 }
 
 // maxWatches bounds parked fetch wake-ups per partition. Past it the
@@ -39,14 +57,60 @@ type Settings struct {
 // again.
 const maxWatches = 4096
 
+// maxReplicaWatches bounds parked replica fetches. A partition has a
+// handful of followers, each with one fetch parked at a time; past the
+// bound the oldest is woken early, which only makes it fetch again.
+const maxReplicaWatches = 256
+
 // maxProducerBatches is Kafka's window of remembered batches per producer,
 // matching max.in.flight.requests.per.connection=5 for idempotence.
 const maxProducerBatches = 5
 
-// Core is one partition leader's state machine. See the package doc.
+// Core is one partition replica's state machine. See the package doc.
 type Core struct {
 	settings    Settings
 	leaderEpoch int32
+
+	// Replication (see replication.go and follower.go). A core is a
+	// leader or a follower; New makes the single-replica leader
+	// (replicas = isr = [localID]).
+	localID        int32
+	role           role
+	leader         int32 // the leader's broker id, -1 when unknown
+	partitionEpoch int32
+	replicas       []int32
+	// isr is the committed ISR (what the controller last confirmed).
+	isr []int32
+	// epochStart is the log end when this core became leader: the first
+	// offset of its epoch.
+	epochStart int64
+	// followers are the leader's view of the other replicas, in replica
+	// order.
+	followers []replicaState
+	// pendingISR is an ISR change sent to the controller and not yet
+	// settled (nil when none). While it is set no other change is
+	// proposed, and the maximal ISR (isr ∪ pendingISR) bounds the high
+	// watermark (KIP-497).
+	pendingISR []int32
+	// pendingSeq identifies pendingISR (see AlterISR.Seq); alterSeq
+	// counts proposals.
+	pendingSeq, alterSeq uint64
+	// alterStalled: the controller refused pendingISR in a way only a
+	// metadata update resolves (stale epochs); wait for PartitionChanged.
+	alterStalled bool
+	// alterRetryAtMs, when positive, is when to resend pendingISR after
+	// a retriable error.
+	alterRetryAtMs int64
+	// leaderHW is the highest high watermark a follower has heard from
+	// its leaders.
+	leaderHW int64
+	// fetchOffsetSent is the follower fetch offset last reported in
+	// Ready.FollowerFetchOffset (or set by a role change or truncation).
+	fetchOffsetSent int64
+	// syncCap, when >= 0, caps the DurableEnd of the fsync that was in
+	// flight when the log was truncated: it may report an end that no
+	// longer exists.
+	syncCap int64
 
 	logStart   int64
 	logEnd     int64
@@ -58,13 +122,17 @@ type Core struct {
 	failed bool
 
 	syncInFlight      bool
-	unflushed         int64 // messages written but not yet fsynced (relaxed mode)
+	unflushed         int64 // messages written since the last fsync started (relaxed mode)
 	oldestUnflushedMs int64
 	nextRetentionMs   int64
 
-	// minWatchDeadline is at most the earliest deadline of c.watches
-	// (-1 when there are none); it may be stale-early, never late.
+	// minWatchDeadline is at most the earliest deadline of c.watches and
+	// c.replicaWatches (-1 when there are none); it may be stale-early,
+	// never late.
 	minWatchDeadline int64
+	// minPendingDeadline is likewise at most the earliest DeadlineMs of
+	// c.pending (-1 when none).
+	minPendingDeadline int64
 
 	producers map[int64]*producerState
 	// snapshotEnd is the log end covered by the last producer snapshot;
@@ -72,7 +140,12 @@ type Core struct {
 	snapshotEnd    int64
 	nextSnapshotMs int64
 	pending        []pendingAck
-	watches        []watch
+	// pendingHW and pendingDurable are the high watermark and durable
+	// end c.pending was last checked against: nothing waiting can
+	// complete until one of them rises, so a produce does not rescan.
+	pendingHW, pendingDurable int64
+	watches                   []watch
+	replicaWatches            []watch
 
 	ready Ready
 }
@@ -90,10 +163,15 @@ type seqBatch struct {
 	firstOffset, lastOffset int64
 }
 
-// pendingAck is a produce reply held until storage has fsynced its end.
+// pendingAck is a produce reply held until its records are safe enough:
+// acks=1 until the leader's own storage has them (durableEnd >= end),
+// acks=-1 until the high watermark passes them (every ISR member has
+// them).
 type pendingAck struct {
-	end   int64 // reply once durableEnd >= end
-	reply ProduceReply
+	end        int64
+	all        bool  // acks=-1
+	deadlineMs int64 // acks=-1 only; 0 = none
+	reply      ProduceReply
 }
 
 type watch struct {
@@ -102,10 +180,25 @@ type watch struct {
 	deadlineMs int64
 }
 
-// New returns the core of a freshly opened partition. The host follows it
-// with Recovered before any other input.
+// New returns the core of a freshly opened single-replica partition: the
+// leader of leaderEpoch with replicas = ISR = [0], this broker. The host
+// follows it with Recovered before any other input.
 func New(s Settings, leaderEpoch int32) *Core {
-	return &Core{settings: s, leaderEpoch: leaderEpoch, producers: map[int64]*producerState{}, minWatchDeadline: -1}
+	c := NewReplica(s, 0)
+	c.role, c.leader, c.leaderEpoch = roleLeader, 0, leaderEpoch
+	c.replicas, c.isr = []int32{0}, []int32{0}
+	return c
+}
+
+// NewReplica returns the core of a replica, on broker localID, of a
+// replicated partition. It starts as a follower with no known leader
+// (produces and fetches are answered NOT_LEADER_OR_FOLLOWER); the host
+// follows it with Recovered and then BecomeLeader or BecomeFollower.
+func NewReplica(s Settings, localID int32) *Core {
+	return &Core{
+		settings: s, localID: localID, role: roleFollower, leader: -1, leaderEpoch: -1,
+		producers: map[int64]*producerState{}, minWatchDeadline: -1, minPendingDeadline: -1, syncCap: -1,
+	}
 }
 
 // Ready returns and clears what the core decided since the last call. The
@@ -123,14 +216,22 @@ func (c *Core) HighWatermark() int64 { return c.hw }
 func (c *Core) LogStart() int64      { return c.logStart }
 func (c *Core) LogEnd() int64        { return c.logEnd }
 
+// DurableEnd is the end of what storage has fsynced.
+func (c *Core) DurableEnd() int64 { return c.durableEnd }
+
 // Step feeds one input to the core.
 func (c *Core) Step(m Msg) {
+	c.step(m)
+	c.noteFetchOffset()
+}
+
+func (c *Core) step(m Msg) {
 	switch m := m.(type) {
 	case Recovered:
 		c.recovered(m)
 	case Configure:
 		c.settings = m.Settings
-		c.advanceHW()
+		c.settle()
 	case Produce:
 		c.produce(m)
 	case AppendFailed:
@@ -154,6 +255,24 @@ func (c *Core) Step(m Msg) {
 		}
 	case Tick:
 		c.tick(m)
+	case BecomeLeader:
+		c.becomeLeader(m)
+	case BecomeFollower:
+		c.becomeFollower(m)
+	case PartitionChanged:
+		c.partitionChanged(m)
+	case AlterISRResult:
+		c.alterISRResult(m)
+	case ReplicaFetch:
+		c.replicaFetch(m)
+	case ReplicaWatch:
+		c.replicaWatch(m)
+	case FollowerAppend:
+		c.followerAppend(m)
+	case TruncateTo:
+		c.truncateTo(m.Offset)
+	case TruncateFully:
+		c.truncateFully(m.Offset)
 	}
 }
 
@@ -161,6 +280,13 @@ func (c *Core) recovered(m Recovered) {
 	c.logStart, c.logEnd = m.LogStart, m.LogEnd
 	// Storage recovery leaves everything it found durable.
 	c.durableEnd, c.hw = m.LogEnd, m.LogEnd
+	if !c.singleReplica() {
+		// Without a quorum's word the tail may be uncommitted.
+		c.hw = min(max(m.HighWatermark, m.LogStart), m.LogEnd)
+	}
+	c.leaderHW = c.hw
+	c.epochStart = m.LogEnd
+	c.fetchOffsetSent = c.fetchOffset()
 	c.producers = map[int64]*producerState{}
 	for _, b := range m.ProducerBatches {
 		// A snapshot may remember batches a crash took back.
@@ -213,8 +339,18 @@ func (c *Core) produceError(m Produce, code int16, msg string) {
 }
 
 func (c *Core) produce(m Produce) {
+	if c.role != roleLeader {
+		c.produceError(m, kerr.NotLeaderForPartition.Code, "this replica is not the partition's leader")
+		return
+	}
 	if c.failed {
 		c.produceError(m, kerr.KafkaStorageError.Code, "partition is offline after a storage error")
+		return
+	}
+	// Like Kafka, refuse before appending (and before dedupe) when the
+	// committed ISR is too small to honour acks=-1.
+	if m.Acks == -1 && int32(len(c.isr)) < c.settings.MinInsyncReplicas {
+		c.produceError(m, kerr.NotEnoughReplicas.Code, "the ISR is smaller than min.insync.replicas")
 		return
 	}
 	s := m.Summary
@@ -236,8 +372,10 @@ func (c *Core) produce(m Produce) {
 				c.answerDuplicate(m, dup)
 				return
 			}
-			last := st.batches[len(st.batches)-1].lastSeq
-			if s.BaseSequence != addSeq(last, 1) {
+			// An empty window means truncation took every remembered
+			// batch: the next sequence is unknown, so any is accepted (as
+			// Kafka does for a producer whose records are gone).
+			if n := len(st.batches); n > 0 && s.BaseSequence != addSeq(st.batches[n-1].lastSeq, 1) {
 				c.produceError(m, kerr.OutOfOrderSequenceNumber.Code, "sequence number is not the next expected one")
 				return
 			}
@@ -272,27 +410,54 @@ func (c *Core) produce(m Produce) {
 		st.lastMs = m.NowMs
 		c.producers[s.ProducerID] = st
 	}
+	c.wakeReplicaWatches()
 
-	result := ProduceResult{BaseOffset: base, LogAppendTime: appendTime, LogStartOffset: c.logStart}
+	reply := ProduceReply{Token: m.Token, Result: ProduceResult{BaseOffset: base, LogAppendTime: appendTime, LogStartOffset: c.logStart}}
+	switch {
+	case m.Acks == -1:
+		// Every ISR member must have it: wait for the high watermark.
+		c.hold(pendingAck{end: c.logEnd, all: true, deadlineMs: m.DeadlineMs, reply: reply})
+	case m.Acks != 0 && c.settings.AckAfterSync:
+		c.hold(pendingAck{end: c.logEnd, reply: reply})
+	case m.Acks != 0:
+		// Relaxed flush: acknowledged once written.
+		c.ready.Replies = append(c.ready.Replies, reply)
+	}
+	c.wrote(s.NumRecords, m.NowMs)
+	c.settle()
+}
+
+// hold parks a produce reply until completePending releases it. A reply
+// already due (its end at or below the high watermark or durable end it
+// waits for) is released by the next check, not missed: see
+// completePending.
+func (c *Core) hold(p pendingAck) {
+	if p.all && p.end <= c.hw || !p.all && p.end <= c.durableEnd {
+		c.recheckPending()
+	}
+	if !p.all {
+		p.deadlineMs = 0
+	}
+	if p.deadlineMs > 0 && (c.minPendingDeadline < 0 || p.deadlineMs < c.minPendingDeadline) {
+		c.minPendingDeadline = p.deadlineMs
+	}
+	c.pending = append(c.pending, p)
+}
+
+// wrote accounts for records just appended: under AckAfterSync they need
+// an fsync now; otherwise flush.messages / flush.ms decide.
+func (c *Core) wrote(numRecords, nowMs int64) {
 	if c.settings.AckAfterSync {
-		if m.Acks != 0 {
-			c.pending = append(c.pending, pendingAck{end: c.logEnd, reply: ProduceReply{Token: m.Token, Result: result}})
-		}
 		c.requestSync()
 		return
 	}
-	// Relaxed flush: visible and acknowledged once written.
-	if m.Acks != 0 {
-		c.ready.Replies = append(c.ready.Replies, ProduceReply{Token: m.Token, Result: result})
-	}
 	if c.unflushed == 0 {
-		c.oldestUnflushedMs = m.NowMs
+		c.oldestUnflushedMs = nowMs
 	}
-	c.unflushed += s.NumRecords
+	c.unflushed += numRecords
 	if c.settings.FlushMessages > 0 && c.unflushed >= c.settings.FlushMessages {
 		c.requestSync()
 	}
-	c.advanceHW()
 }
 
 func (st *producerState) find(first, last int32) (seqBatch, bool) {
@@ -305,17 +470,20 @@ func (st *producerState) find(first, last int32) (seqBatch, bool) {
 }
 
 // answerDuplicate answers a retried batch with its original offsets, once
-// the original is durable.
+// the original is as safe as the retry's acks ask.
 func (c *Core) answerDuplicate(m Produce, dup seqBatch) {
 	if m.Acks == 0 {
 		return
 	}
 	r := ProduceReply{Token: m.Token, Result: ProduceResult{BaseOffset: dup.firstOffset, LogAppendTime: -1, LogStartOffset: c.logStart}}
-	if c.settings.AckAfterSync && dup.lastOffset >= c.durableEnd {
-		c.pending = append(c.pending, pendingAck{end: dup.lastOffset + 1, reply: r})
-		return
+	switch {
+	case m.Acks == -1 && dup.lastOffset >= c.hw:
+		c.hold(pendingAck{end: dup.lastOffset + 1, all: true, deadlineMs: m.DeadlineMs, reply: r})
+	case m.Acks != -1 && c.settings.AckAfterSync && dup.lastOffset >= c.durableEnd:
+		c.hold(pendingAck{end: dup.lastOffset + 1, reply: r})
+	default:
+		c.ready.Replies = append(c.ready.Replies, r)
 	}
-	c.ready.Replies = append(c.ready.Replies, r)
 }
 
 func (c *Core) requestSync() {
@@ -324,42 +492,70 @@ func (c *Core) requestSync() {
 	}
 	c.syncInFlight = true
 	c.ready.Sync = true
+	// The fsync covers everything written so far; flush.messages and
+	// flush.ms count afresh from here.
+	c.unflushed = 0
 }
 
 func (c *Core) appendFailed(m AppendFailed) {
 	// Storage cut the failed write back, so the log ends at m.Offset. Every
 	// produce at or after it failed; forget their producer state too.
 	c.logEnd = m.Offset
+	c.fetchOffsetSent = min(c.fetchOffsetSent, c.fetchOffset())
+	c.failPendingFrom(m.Offset, kerr.KafkaStorageError.Code, m.Err)
+	c.forgetProducerBatchesFrom(m.Offset, false)
+	if c.hw > c.logEnd {
+		c.hw = c.logEnd
+	}
+	c.recheckPending()
+}
+
+// failPendingFrom answers every waiting produce whose records end past
+// offset with code: storage no longer has them.
+func (c *Core) failPendingFrom(offset int64, code int16, msg string) {
 	kept := c.pending[:0]
 	for _, p := range c.pending {
-		if p.end > m.Offset {
-			p.reply.Result = ProduceResult{ErrorCode: kerr.KafkaStorageError.Code, ErrorMessage: m.Err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: c.logStart}
+		if p.end > offset {
+			p.reply.Result = ProduceResult{ErrorCode: code, ErrorMessage: msg, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: c.logStart}
 			c.ready.Replies = append(c.ready.Replies, p.reply)
 			continue
 		}
 		kept = append(kept, p)
 	}
+	clear(c.pending[len(kept):])
 	c.pending = kept
+}
+
+// forgetProducerBatchesFrom drops the remembered batches at or past
+// offset. A producer left with none is deleted, or, with keepEmpty, kept
+// with its epoch and an unknown next sequence (see produce): after a
+// follower's truncation that is better than forgetting it, since its
+// older batches, which a rebuild from the log would find, are no longer
+// in the window.
+func (c *Core) forgetProducerBatchesFrom(offset int64, keepEmpty bool) {
 	for id, st := range c.producers {
 		n := 0
 		for _, b := range st.batches {
-			if b.lastOffset < m.Offset {
+			if b.lastOffset < offset {
 				st.batches[n] = b
 				n++
 			}
 		}
 		st.batches = st.batches[:n]
-		if n == 0 {
+		if n == 0 && !keepEmpty {
 			delete(c.producers, id)
 		}
-	}
-	if c.hw > c.logEnd {
-		c.hw = c.logEnd
 	}
 }
 
 func (c *Core) synced(m Synced) {
 	c.syncInFlight = false
+	end := m.DurableEnd
+	if c.syncCap >= 0 {
+		// This fsync was in flight across a truncation: what it covered
+		// past the cut is gone.
+		end, c.syncCap = min(end, c.syncCap), -1
+	}
 	if m.Err != "" {
 		// An fsync error may have dropped written pages; nothing after the
 		// last durable offset can be trusted or acknowledged.
@@ -368,38 +564,87 @@ func (c *Core) synced(m Synced) {
 			p.reply.Result = ProduceResult{ErrorCode: kerr.KafkaStorageError.Code, ErrorMessage: "fsync failed: " + m.Err, BaseOffset: -1, LogAppendTime: -1, LogStartOffset: c.logStart}
 			c.ready.Replies = append(c.ready.Replies, p.reply)
 		}
+		clear(c.pending)
 		c.pending = c.pending[:0]
 		return
 	}
-	if m.DurableEnd > c.durableEnd {
-		c.durableEnd = m.DurableEnd
+	if end > c.durableEnd {
+		c.durableEnd = min(end, c.logEnd)
 	}
-	if !c.settings.AckAfterSync {
+	if c.durableEnd >= c.logEnd {
 		c.unflushed = 0
 	}
-	kept := c.pending[:0]
-	for _, p := range c.pending {
-		if p.end <= c.durableEnd {
-			c.ready.Replies = append(c.ready.Replies, p.reply)
-			continue
-		}
-		kept = append(kept, p)
-	}
-	c.pending = kept
-	c.advanceHW()
+	c.settle()
 	if c.settings.AckAfterSync && c.durableEnd < c.logEnd {
 		// Writes arrived while this fsync ran: one more covers them all.
 		c.requestSync()
 	}
 }
 
-// advanceHW moves the high watermark to what the durability stance allows
-// and wakes the watches it satisfies.
-func (c *Core) advanceHW() {
-	hw := c.logEnd
+// replicatedEnd is how far this replica counts as having the log: its
+// durable end under AckAfterSync (a replica reports only what it has
+// fsynced), its log end otherwise. It is the leader's own term in the
+// high watermark and a follower's fetch offset.
+func (c *Core) replicatedEnd() int64 {
 	if c.settings.AckAfterSync {
-		hw = c.durableEnd
+		return c.durableEnd
 	}
+	return c.logEnd
+}
+
+// settle brings the high watermark up to what is safe and answers the
+// produces that now are. A leader's is what its ISR has; a follower's is
+// its leader's, as far as its own replicated end reaches (so a follower
+// that becomes leader never shows consumers what a crash could take from
+// it).
+func (c *Core) settle() {
+	if c.role == roleLeader {
+		c.raiseHW(c.isrHW())
+	} else {
+		c.raiseHW(min(c.leaderHW, c.replicatedEnd()))
+	}
+	c.completePending()
+}
+
+// completePending answers the waiting produces whose condition holds:
+// acks=1 once durable here, acks=-1 once below the high watermark — then
+// with NOT_ENOUGH_REPLICAS_AFTER_APPEND if the maximal ISR shrank below
+// min.insync.replicas meanwhile, as Kafka answers.
+// recheckPending makes the next completePending look at every waiting
+// produce: after the high watermark or durable end came down, or for a
+// produce already due.
+func (c *Core) recheckPending() { c.pendingHW, c.pendingDurable = -1, -1 }
+
+func (c *Core) completePending() {
+	if len(c.pending) == 0 || c.hw <= c.pendingHW && c.durableEnd <= c.pendingDurable {
+		return
+	}
+	c.pendingHW, c.pendingDurable = c.hw, c.durableEnd
+	underMinISR := c.maximalISRSize() < int(c.settings.MinInsyncReplicas)
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		switch {
+		case p.all && p.end <= c.hw && underMinISR:
+			p.reply.Result = ProduceResult{ErrorCode: kerr.NotEnoughReplicasAfterAppend.Code,
+				ErrorMessage: "written, but the ISR shrank below min.insync.replicas", BaseOffset: -1, LogAppendTime: -1, LogStartOffset: c.logStart}
+			c.ready.Replies = append(c.ready.Replies, p.reply)
+		case p.all && p.end <= c.hw, !p.all && p.end <= c.durableEnd:
+			c.ready.Replies = append(c.ready.Replies, p.reply)
+		default:
+			kept = append(kept, p)
+		}
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+}
+
+// raiseHW moves the high watermark up to hw (never down: consumers may
+// have seen it) and wakes the watches it satisfies.
+//
+// Invariant: logStart <= c.hw <= c.logEnd, and for a leader c.hw is at
+// most every maximal-ISR member's replicated end as last reported.
+func (c *Core) raiseHW(hw int64) {
+	hw = min(hw, c.logEnd)
 	if hw <= c.hw {
 		return
 	}
@@ -419,30 +664,45 @@ func (c *Core) advanceHW() {
 func (c *Core) fetch(m Fetch) {
 	r := Read{Token: m.Token, Offset: m.Offset, MaxBytes: m.MaxBytes, Limit: c.hw,
 		HighWatermark: c.hw, LastStableOffset: c.hw, LogStartOffset: c.logStart}
-	if m.Offset < c.logStart || m.Offset > c.logEnd {
+	switch {
+	case c.role != roleLeader:
+		// Consumers read from the leader only (no KIP-392).
+		r.ErrorCode = kerr.NotLeaderForPartition.Code
+	case m.Offset < c.logStart || m.Offset > c.logEnd:
 		r.ErrorCode = kerr.OffsetOutOfRange.Code
 	}
 	c.ready.Reads = append(c.ready.Reads, r)
 }
 
 func (c *Core) watch(m Watch) {
-	if c.hw > m.Offset || m.Offset < c.logStart || c.failed {
+	if c.hw > m.Offset || m.Offset < c.logStart || c.failed || c.role != roleLeader {
 		c.ready.Wakes = append(c.ready.Wakes, m.Token)
 		return
 	}
-	if len(c.watches) >= maxWatches {
-		c.ready.Wakes = append(c.ready.Wakes, c.watches[0].token)
-		copy(c.watches, c.watches[1:])
-		c.watches = c.watches[:len(c.watches)-1]
+	c.watches = c.park(c.watches, maxWatches, watch{token: m.Token, offset: m.Offset, deadlineMs: m.DeadlineMs})
+}
+
+// park adds w to ws, waking the oldest first when ws is full.
+func (c *Core) park(ws []watch, bound int, w watch) []watch {
+	if len(ws) >= bound {
+		c.ready.Wakes = append(c.ready.Wakes, ws[0].token)
+		copy(ws, ws[1:])
+		ws[len(ws)-1] = watch{}
+		ws = ws[:len(ws)-1]
 	}
-	c.watches = append(c.watches, watch{token: m.Token, offset: m.Offset, deadlineMs: m.DeadlineMs})
-	if c.minWatchDeadline < 0 || m.DeadlineMs < c.minWatchDeadline {
-		c.minWatchDeadline = m.DeadlineMs
+	if c.minWatchDeadline < 0 || w.deadlineMs < c.minWatchDeadline {
+		c.minWatchDeadline = w.deadlineMs
 	}
+	return append(ws, w)
 }
 
 func (c *Core) listOffsets(m ListOffsets) {
 	l := Lookup{Token: m.Token, Timestamp: m.Timestamp, Limit: c.hw, LeaderEpoch: c.leaderEpoch}
+	if c.role != roleLeader {
+		l.Resolved, l.Offset, l.ErrorCode = true, -1, kerr.NotLeaderForPartition.Code
+		c.ready.Lookups = append(c.ready.Lookups, l)
+		return
+	}
 	switch m.Timestamp {
 	case -2: // earliest
 		l.Resolved, l.Offset = true, c.logStart
@@ -459,6 +719,9 @@ func (c *Core) deleteRecords(m DeleteRecords) {
 	}
 	d := DeleteBefore{Token: m.Token, Offset: off}
 	switch {
+	case c.role != roleLeader:
+		d.ErrorCode = kerr.NotLeaderForPartition.Code
+		d.Offset = c.logStart
 	case off < 0 || off > c.hw:
 		d.ErrorCode = kerr.OffsetOutOfRange.Code
 		d.Offset = c.logStart
@@ -472,18 +735,14 @@ func (c *Core) deleteRecords(m DeleteRecords) {
 }
 
 func (c *Core) tick(m Tick) {
-	kept := c.watches[:0]
 	c.minWatchDeadline = -1
-	for _, w := range c.watches {
-		if w.deadlineMs > m.NowMs {
-			kept = append(kept, w)
-			if c.minWatchDeadline < 0 || w.deadlineMs < c.minWatchDeadline {
-				c.minWatchDeadline = w.deadlineMs
-			}
-		}
+	c.watches = c.expireWatches(c.watches, m.NowMs)
+	c.replicaWatches = c.expireWatches(c.replicaWatches, m.NowMs)
+	c.expirePending(m.NowMs)
+	if c.role == roleLeader {
+		c.maybeShrinkISR(m.NowMs)
+		c.maybeRetryAlterISR(m.NowMs)
 	}
-	clear(c.watches[len(kept):])
-	c.watches = kept
 	if !c.settings.AckAfterSync && c.unflushed > 0 && c.settings.FlushMs > 0 && m.NowMs-c.oldestUnflushedMs >= c.settings.FlushMs {
 		c.requestSync()
 	}
@@ -505,13 +764,55 @@ func (c *Core) tick(m Tick) {
 	}
 }
 
-// pendingFor reports whether any of st's batches still awaits its fsync;
-// such a producer is not expired, or its retry could slip in twice.
+// expireWatches drops the watches whose deadline passed (they are not
+// woken: the host's own timer answers them) and folds the rest into
+// minWatchDeadline.
+func (c *Core) expireWatches(ws []watch, nowMs int64) []watch {
+	kept := ws[:0]
+	for _, w := range ws {
+		if w.deadlineMs > nowMs {
+			kept = append(kept, w)
+			if c.minWatchDeadline < 0 || w.deadlineMs < c.minWatchDeadline {
+				c.minWatchDeadline = w.deadlineMs
+			}
+		}
+	}
+	clear(ws[len(kept):])
+	return kept
+}
+
+// expirePending answers REQUEST_TIMED_OUT to acks=-1 produces whose
+// deadline passed while the ISR had not caught up.
+func (c *Core) expirePending(nowMs int64) {
+	if c.minPendingDeadline < 0 || c.minPendingDeadline > nowMs {
+		return
+	}
+	c.minPendingDeadline = -1
+	kept := c.pending[:0]
+	for _, p := range c.pending {
+		if p.deadlineMs > 0 && p.deadlineMs <= nowMs {
+			p.reply.Result = ProduceResult{ErrorCode: kerr.RequestTimedOut.Code, ErrorMessage: "the ISR did not acknowledge the records in time",
+				BaseOffset: -1, LogAppendTime: -1, LogStartOffset: c.logStart}
+			c.ready.Replies = append(c.ready.Replies, p.reply)
+			continue
+		}
+		if p.deadlineMs > 0 && (c.minPendingDeadline < 0 || p.deadlineMs < c.minPendingDeadline) {
+			c.minPendingDeadline = p.deadlineMs
+		}
+		kept = append(kept, p)
+	}
+	clear(c.pending[len(kept):])
+	c.pending = kept
+}
+
+// pendingFor reports whether any of st's batches is not yet safe (not
+// fsynced, or not below the high watermark); such a producer is not
+// expired, or its retry could slip in twice.
 func (c *Core) pendingFor(st *producerState) bool {
 	if len(st.batches) == 0 {
 		return false
 	}
-	return st.batches[len(st.batches)-1].lastOffset >= c.durableEnd
+	return st.batches[len(st.batches)-1].lastOffset >= min(c.durableEnd, c.hw)
 }
 
 // ProducerSnapshot returns the remembered batches of every idempotent
@@ -543,8 +844,10 @@ func (c *Core) SnapshotSaved(end int64) {
 }
 
 // NextTickMs is the earliest clock reading at which a Tick has work to
-// do — a parked fetch to expire, a flush.ms deadline, a retention check
-// or a producer snapshot due — or -1 when no Tick is needed. The host
+// do — a parked fetch or an acks=-1 produce to expire, a follower about to
+// fall out of the ISR, an AlterISR to retry, a flush.ms deadline, a
+// retention check or a producer snapshot due — or -1 when no Tick is
+// needed. The host
 // arms one timer for it, so an idle partition costs no periodic work
 // beyond its retention checks.
 func (c *Core) NextTickMs() int64 {
@@ -557,7 +860,15 @@ func (c *Core) NextTickMs() int64 {
 	if c.minWatchDeadline >= 0 {
 		consider(c.minWatchDeadline)
 	}
-	if !c.settings.AckAfterSync && c.unflushed > 0 && c.settings.FlushMs > 0 {
+	if c.minPendingDeadline >= 0 {
+		consider(c.minPendingDeadline)
+	}
+	if t := c.nextISRCheckMs(); t >= 0 {
+		consider(t)
+	}
+	if !c.settings.AckAfterSync && c.unflushed > 0 && c.settings.FlushMs > 0 && !c.syncInFlight && c.durableEnd < c.logEnd {
+		// While an fsync runs a Tick could not start another; Synced
+		// comes first, and the host re-arms after it.
 		consider(c.oldestUnflushedMs + c.settings.FlushMs)
 	}
 	if c.settings.RetentionCheckMs > 0 {
