@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -62,6 +63,12 @@ type Node struct {
 	// so a topic deleted and re-created under the same name is noticed.
 	mu       sync.Mutex
 	topicIDs map[string]metadata.TopicID
+	// reconcileCh wakes the reconciler (cluster mode); closing it stops
+	// the reconciler, which then closes reconcileDone.
+	reconcileCh   chan struct{}
+	reconcileDone chan struct{}
+	// reconciled is the image the last successful reconcile acted on.
+	reconciled *metadata.Image
 	// leaderEpochs are the partitions this node leads, at which epoch.
 	leaderEpochs map[partlog.LogID]int32
 	// serving is true from the moment the listener serves until Close.
@@ -141,11 +148,26 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		return nil, err
 	}
 	n.removeStrayLogs()
-	n.controller.Watch(func(_, img *metadata.Image) {
-		if err := n.reconcile(img); err != nil {
-			n.logger.Error("apply metadata change", "err", err)
-		}
-	})
+	if clusterMode(cfg) {
+		// The watcher runs on the quorum's apply goroutine; opening
+		// partition logs there would hold up raft. A reconciler goroutine
+		// acts on the latest image instead (intermediate ones coalesce).
+		n.reconcileCh = make(chan struct{}, 1)
+		n.reconcileDone = make(chan struct{})
+		go n.reconcileLoop()
+		n.controller.Watch(func(_, _ *metadata.Image) {
+			select {
+			case n.reconcileCh <- struct{}{}:
+			default:
+			}
+		})
+	} else {
+		n.controller.Watch(func(_, img *metadata.Image) {
+			if err := n.reconcile(img); err != nil {
+				n.logger.Error("apply metadata change", "err", err)
+			}
+		})
+	}
 
 	n.server = wire.NewServer(n, wire.Options{Logger: logger.With("component", "wire")})
 	// After the server exists, so the metrics handlers may read it.
@@ -212,6 +234,11 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) closeStorage() error {
 	var errs []error
+	if n.reconcileCh != nil {
+		close(n.reconcileCh)
+		<-n.reconcileDone
+		n.reconcileCh = nil
+	}
 	if n.groups != nil {
 		n.groups.Close()
 	}
@@ -262,8 +289,20 @@ func (n *Node) reconcile(img *metadata.Image) error {
 		}
 	}
 	led := map[partlog.LogID]bool{}
+	prev := n.reconciled
 	for _, name := range img.TopicNames() {
 		t := img.Topic(name)
+		// Images are copy-on-write: a topic nothing changed is the same
+		// pointer as in the image reconciled last, and needs no work —
+		// which keeps reconciling O(changed topics), not O(all topics).
+		if prev != nil && prev.Topic(name) == t {
+			for _, p := range t.Partitions {
+				if p.Leader == n.cfg.NodeID {
+					led[partlog.LogID{Topic: name, Partition: p.Index}] = true
+				}
+			}
+			continue
+		}
 		pc := n.partitionConfig(t)
 		for _, p := range t.Partitions {
 			if p.Leader != n.cfg.NodeID {
@@ -298,7 +337,23 @@ func (n *Node) reconcile(img *metadata.Image) error {
 		}
 	}
 	n.reconcileGroups(img)
+	// After a failure, the next reconcile looks at every topic again.
+	n.reconciled = img
+	if len(errs) > 0 {
+		n.reconciled = nil
+	}
 	return errors.Join(errs...)
+}
+
+// reconcileLoop reconciles with the latest image whenever the metadata
+// changes (cluster mode).
+func (n *Node) reconcileLoop() {
+	defer close(n.reconcileDone)
+	for range n.reconcileCh {
+		if err := n.reconcile(n.controller.Image()); err != nil {
+			n.logger.Error("apply metadata change", "err", err)
+		}
+	}
 }
 
 // removeStrayLogs deletes partition logs on disk that the metadata no
@@ -335,8 +390,8 @@ func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 		v[cv.Name] = cv.Value
 	}
 	num := func(name string, def int64) int64 {
-		var x int64
-		if _, err := fmt.Sscan(v[name], &x); err != nil {
+		x, err := strconv.ParseInt(v[name], 10, 64)
+		if err != nil {
 			return def
 		}
 		return x

@@ -24,7 +24,11 @@ var ourAPIs = map[int16][2]int16{
 	22: {0, 5},  // InitProducerId
 	32: {0, 4},  // DescribeConfigs
 	37: {0, 3},  // CreatePartitions
+	43: {0, 2},  // ElectLeaders
 	44: {0, 1},  // IncrementalAlterConfigs
+	45: {0, 0},  // AlterPartitionReassignments
+	46: {0, 0},  // ListPartitionReassignments
+	55: {0, 2},  // DescribeQuorum
 	60: {0, 2},  // DescribeCluster
 }
 

@@ -8,6 +8,11 @@
 //	troupe consume [--group G]                         kafka-console-consumer.sh
 //	troupe groups list|describe|delete|delete-offsets|reset-offsets
 //	                                                   kafka-consumer-groups.sh
+//	troupe leader-election                             kafka-leader-election.sh
+//	troupe reassign-partitions                         kafka-reassign-partitions.sh
+//	troupe metadata-quorum describe                    kafka-metadata-quorum.sh
+//	troupe cluster status                              (nodes, roles, liveness, controller)
+//	troupe dev --nodes 3                               a local cluster of N processes
 //	troupe perf produce                                kafka-producer-perf-test.sh
 //	troupe perf consume                                kafka-consumer-perf-test.sh
 //

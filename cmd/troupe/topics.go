@@ -184,6 +184,10 @@ func describeTopics(ctx context.Context, adm *kadm.Client, w io.Writer, names []
 	if err != nil {
 		return fmt.Errorf("describe configs: %w", err)
 	}
+	reassigning, err := reassignmentsOf(ctx, adm, shown)
+	if err != nil {
+		return fmt.Errorf("list reassignments: %w", err)
+	}
 	for _, d := range shown {
 		rc, err := configs.On(d.Topic, nil)
 		if err == nil {
@@ -192,14 +196,38 @@ func describeTopics(ctx context.Context, adm *kadm.Client, w io.Writer, names []
 		if err != nil {
 			return fmt.Errorf("describe configs of topic %q: %w", d.Topic, err)
 		}
-		writeTopic(w, d, rc.Configs)
+		writeTopicReassigning(w, d, rc.Configs, reassigning[d.Topic])
 	}
 	return nil
+}
+
+// reassignmentsOf returns the reassignments in progress among the
+// partitions of topics, by topic and partition. A cluster too old to
+// list reassignments has none to show, as kafka-topics.sh treats it.
+func reassignmentsOf(ctx context.Context, adm *kadm.Client, topics []kadm.TopicDetail) (kadm.ListPartitionReassignmentsResponses, error) {
+	var set kadm.TopicsSet
+	for _, d := range topics {
+		set.Add(d.Topic, d.Partitions.Numbers()...)
+	}
+	rs, err := adm.ListPartitionReassignments(ctx, set)
+	// kgo reports an API the broker does not advertise with an
+	// unexported error; its text is all there is to go by.
+	if err != nil && (errors.Is(err, kerr.UnsupportedVersion) || strings.Contains(err.Error(), "broker is too old")) {
+		return nil, nil
+	}
+	return rs, err
 }
 
 // writeTopic prints d the way kafka-topics.sh --describe does: a summary
 // line, then one tab-indented line per partition.
 func writeTopic(w io.Writer, d kadm.TopicDetail, configs []kadm.Config) {
+	writeTopicReassigning(w, d, configs, nil)
+}
+
+// writeTopicReassigning is writeTopic for a topic some of whose
+// partitions are being reassigned: their lines also list the replicas
+// being added and removed, in kafka-topics.sh's words.
+func writeTopicReassigning(w io.Writer, d kadm.TopicDetail, configs []kadm.Config, reassigning map[int32]kadm.ListPartitionReassignmentsResponse) {
 	parts := d.Partitions.Sorted()
 	rf := 0
 	if len(parts) > 0 {
@@ -214,6 +242,9 @@ func writeTopic(w io.Writer, d kadm.TopicDetail, configs []kadm.Config) {
 		}
 		fmt.Fprintf(w, "\tTopic: %s\tPartition: %d\tLeader: %s\tReplicas: %s\tIsr: %s",
 			d.Topic, p.Partition, leader, joinIDs(p.Replicas), joinIDs(p.ISR))
+		if r, ok := reassigning[p.Partition]; ok {
+			fmt.Fprintf(w, "\tAdding Replicas: %s\tRemoving Replicas: %s", joinIDs(r.AddingReplicas), joinIDs(r.RemovingReplicas))
+		}
 		if len(p.OfflineReplicas) > 0 {
 			fmt.Fprintf(w, "\tOffline: %s", joinIDs(p.OfflineReplicas))
 		}
