@@ -9,7 +9,7 @@ import (
 
 // ElectLeaders implements wire.Backend.
 func (n *Node) ElectLeaders(ctx context.Context, typ metadata.ElectionType, parts []metadata.TopicPartition) ([]metadata.ElectionResult, error) {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.ElectLeaders(typ, parts), nil
 	}
 	var res []electionResult
@@ -25,7 +25,7 @@ func (n *Node) ElectLeaders(ctx context.Context, typ metadata.ElectionType, part
 
 // AlterPartitionReassignments implements wire.Backend.
 func (n *Node) AlterPartitionReassignments(ctx context.Context, reqs []metadata.Reassignment) ([]error, error) {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.AlterPartitionReassignments(reqs), nil
 	}
 	var res []*wireErr
@@ -37,7 +37,7 @@ func (n *Node) AlterPartitionReassignments(ctx context.Context, reqs []metadata.
 
 // ListPartitionReassignments implements wire.Backend.
 func (n *Node) ListPartitionReassignments(ctx context.Context) ([]metadata.PartitionReassignment, error) {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.ListPartitionReassignments(), nil
 	}
 	var res []metadata.PartitionReassignment
@@ -50,7 +50,7 @@ func (n *Node) ListPartitionReassignments(ctx context.Context) ([]metadata.Parti
 // leader (the active controller) answers, since only it knows every
 // voter's progress.
 func (n *Node) DescribeQuorum(ctx context.Context) (wire.QuorumInfo, error) {
-	if n.quorum == nil {
+	if !n.clustered {
 		img := n.controller.Image()
 		return wire.QuorumInfo{
 			LeaderID: n.cfg.NodeID, LeaderEpoch: 1, HighWatermark: img.Offset + 1,

@@ -31,7 +31,7 @@ func (n *Node) Limits() wire.Limits {
 // a moment later.
 
 func (n *Node) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.CreateTopics(reqs, validateOnly)
 	}
 	var res []*wireErr
@@ -42,7 +42,7 @@ func (n *Node) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, va
 }
 
 func (n *Node) DeleteTopics(ctx context.Context, names []string) []error {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.DeleteTopics(names)
 	}
 	var res []*wireErr
@@ -53,7 +53,7 @@ func (n *Node) DeleteTopics(ctx context.Context, names []string) []error {
 }
 
 func (n *Node) CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.CreatePartitions(reqs, validateOnly)
 	}
 	var res []*wireErr
@@ -96,7 +96,7 @@ func (n *Node) BrokerConfigs() []metadata.ConfigValue {
 }
 
 func (n *Node) AlterTopicConfigs(ctx context.Context, topic string, ops []metadata.ConfigOp, validateOnly bool) error {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.AlterTopicConfigs(topic, ops, validateOnly)
 	}
 	return n.callController(ctx, opAlterConfigs, alterConfigsArgs{Topic: topic, Ops: ops, ValidateOnly: validateOnly}, nil)
@@ -105,7 +105,7 @@ func (n *Node) AlterTopicConfigs(ctx context.Context, topic string, ops []metada
 // AllocateProducerID hands out a producer id. In cluster mode the node
 // takes blocks of ids from the controller, so most calls are local.
 func (n *Node) AllocateProducerID(ctx context.Context) (int64, error) {
-	if n.quorum == nil {
+	if !n.clustered {
 		return n.controller.AllocateProducerID()
 	}
 	n.pidMu.Lock()

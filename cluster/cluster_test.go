@@ -5,6 +5,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"slices"
 	"testing"
 	"time"
 
@@ -249,4 +250,66 @@ func TestClusterFormsAndFailsOver(t *testing.T) {
 	// The node comes back, re-registers and is unfenced.
 	tc.start(ctrl)
 	tc.waitBrokers(3)
+}
+
+// TestClusterRoles: a node with process.roles=broker follows the metadata
+// log without voting, registers and hosts partitions; a node with
+// process.roles=controller votes but is never a broker.
+func TestClusterRoles(t *testing.T) {
+	ports := freePorts(t, 8)
+	voters := fmt.Sprintf("1@127.0.0.1:%d,2@127.0.0.1:%d,3@127.0.0.1:%d", ports[4], ports[5], ports[6])
+	tc := &testCluster{t: t, nodes: make([]*testNode, 4)}
+	for i := 0; i < 4; i++ {
+		roles := "broker,controller"
+		listeners := fmt.Sprintf("PLAINTEXT://127.0.0.1:%d,CONTROLLER://127.0.0.1:%d", ports[i], ports[4+i])
+		switch i {
+		case 2:
+			roles = "controller"
+		case 3:
+			roles = "broker"
+			listeners = fmt.Sprintf("PLAINTEXT://127.0.0.1:%d", ports[i])
+		}
+		tc.args = append(tc.args, []string{
+			"node.id=" + strconv.Itoa(i+1), "process.roles=" + roles, "listeners=" + listeners,
+			"controller.listener.names=CONTROLLER", "controller.quorum.voters=" + voters,
+			"broker.heartbeat.interval.ms=200", "controller.quorum.election.timeout.ms=500",
+		})
+		tc.dirs = append(tc.dirs, t.TempDir())
+	}
+	for i := 1; i <= 4; i++ {
+		tc.start(i)
+	}
+	t.Cleanup(func() {
+		for i := range tc.nodes {
+			tc.stop(i + 1)
+		}
+	})
+	// Brokers: 1, 2 and 4; node 3 only votes.
+	tc.waitBrokers(3)
+	img := tc.node(4).node.Image()
+	for _, id := range []int32{1, 2, 4} {
+		if b, ok := img.Broker(id); !ok || b.Fenced {
+			t.Fatalf("broker %d missing or fenced on the non-voting node: %+v", id, img.Brokers)
+		}
+	}
+	if _, ok := img.Broker(3); ok {
+		t.Fatalf("controller-only node 3 registered as a broker: %+v", img.Brokers)
+	}
+	// The non-voting broker forwards a topic creation and hosts replicas.
+	resp, err := kadm.NewClient(tc.node(4).client()).CreateTopic(ctxT(t), 3, 3, nil, "roles")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic through the non-voting broker: %v %v", err, resp.Err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tc.node(4).node.Image().Topic("roles") == nil {
+		if time.Now().After(deadline) {
+			t.Fatal("the non-voting broker never learned the topic")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, p := range tc.node(4).node.Image().Topic("roles").Partitions {
+		if !slices.Contains(p.Replicas, 4) || slices.Contains(p.Replicas, 3) {
+			t.Fatalf("partition %d replicas %v: want brokers 1, 2, 4", p.Index, p.Replicas)
+		}
+	}
 }

@@ -68,6 +68,9 @@ const proposeTimeout = 15 * time.Second
 func (j *raftJournal) SetApply(fn metadata.ApplyFunc) { j.apply = fn }
 
 func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
+	if j.node == nil {
+		return 0, fmt.Errorf("this node does not vote in the metadata quorum: %w", metadata.ErrNotController)
+	}
 	data, err := metadata.EncodeBatch(recs)
 	if err != nil {
 		return 0, err
@@ -85,7 +88,7 @@ func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
 }
 
 func (j *raftJournal) Replay(func(int64, metadata.Record) error) error { return nil }
-func (j *raftJournal) Close() error                                       { return nil }
+func (j *raftJournal) Close() error                                    { return nil }
 
 // startClusterMetadata brings up the controller transport, the raft log,
 // the quorum and the controller on top of it.
@@ -100,9 +103,13 @@ func (n *Node) startClusterMetadata(clusterID string) error {
 			isVoter = true
 		}
 	}
+	hasRole := func(r string) bool { return len(cfg.ProcessRoles) == 0 || slices.Contains(cfg.ProcessRoles, r) }
 	if !isVoter {
-		return fmt.Errorf("node.id %d is not in controller.quorum.voters (%s): nodes that only follow the metadata log (process.roles=broker) are not supported yet",
-			cfg.NodeID, joinVoters(cfg.ControllerQuorumVoters))
+		if hasRole("controller") && len(cfg.ProcessRoles) > 0 {
+			return fmt.Errorf("node.id %d has process.roles=%s but is not in controller.quorum.voters (%s)",
+				cfg.NodeID, strings.Join(cfg.ProcessRoles, ","), joinVoters(cfg.ControllerQuorumVoters))
+		}
+		return n.startMetadataFollower(clusterID)
 	}
 	ctrlAddr, err := n.controllerListenAddr()
 	if err != nil {
@@ -231,6 +238,11 @@ func (n *Node) HandleRequest(_ context.Context, from int32, kind transport.Kind,
 			return nil, errors.New("node is starting")
 		}
 		return n.handleControllerRequest(from, payload)
+	case transport.KindMetadataFetch:
+		if n.quorum == nil {
+			return nil, errors.New("not a voter of the metadata quorum")
+		}
+		return n.serveMetadataFetch(payload)
 	}
 	return nil, fmt.Errorf("unsupported request kind %d", kind)
 }
@@ -249,7 +261,11 @@ func (n *Node) brokerLoop(ctx context.Context) {
 	}
 	reg := metadata.BrokerRegistration{
 		ID: n.cfg.NodeID, Incarnation: incarnation, ClusterID: n.clusterID, Host: adv.Host, Port: int32(port),
-		ControllerAddr: n.ctrlListener.Addr().String(), Rack: n.cfg.Rack, Roles: metadata.RoleBroker | metadata.RoleController,
+		Rack: n.cfg.Rack, Roles: metadata.RoleBroker,
+	}
+	if n.quorum != nil {
+		reg.ControllerAddr = n.ctrlListener.Addr().String()
+		reg.Roles |= metadata.RoleController
 	}
 	if n.members != nil {
 		reg.GossipAddr = n.members.Addr()
@@ -346,7 +362,7 @@ func (n *Node) startMembership(ctx context.Context) error {
 	m, err := membership.Start(membership.Config{
 		NodeID: n.cfg.NodeID, BindAddr: bind, AdvertiseAddr: n.cfg.GossipAdvertisedListener, ClusterID: n.clusterID,
 		Meta: membership.NodeMeta{NodeID: n.cfg.NodeID, Incarnation: int64(binary.BigEndian.Uint64(n.incarnation[:8]) >> 1),
-			KafkaAddr: n.listener.Addr().String(), ControllerAddr: n.ctrlListener.Addr().String(), Roles: n.cfg.ProcessRoles},
+			KafkaAddr: n.listener.Addr().String(), ControllerAddr: n.ctrlListener.Addr().String(), Roles: n.roles()},
 		Logger: n.logger.With("component", "membership"),
 	})
 	if err != nil {
@@ -398,4 +414,176 @@ func (n *Node) watchMembers(ctx context.Context) {
 			cancel()
 		}
 	}
+}
+
+// roles are this node's process.roles (both when unset).
+func (n *Node) roles() []string {
+	if len(n.cfg.ProcessRoles) == 0 {
+		return []string{"broker", "controller"}
+	}
+	return n.cfg.ProcessRoles
+}
+
+// isBroker reports whether this node serves Kafka clients and hosts
+// replicas (process.roles includes broker).
+func (n *Node) isBroker() bool { return slices.Contains(n.roles(), "broker") }
+
+// Brokers that do not vote (process.roles=broker) follow the committed
+// metadata log by pulling it from the voters (transport.KindMetadataFetch),
+// as KRaft brokers fetch __cluster_metadata from the controllers.
+
+// metadataFetchBytes bounds one pull of the metadata log.
+const metadataFetchBytes = 4 << 20
+
+// serveMetadataFetch answers a non-voter's pull: request = from index
+// (8 bytes); response = [firstIndex u64][snapshot len u32][snapshot]
+// [count u32] then per entry [len u32][payload] (len 0xffffffff: none).
+func (n *Node) serveMetadataFetch(payload []byte) ([]byte, error) {
+	if len(payload) != 8 {
+		return nil, errors.New("bad metadata fetch request")
+	}
+	from := binary.BigEndian.Uint64(payload)
+	entries, first, snap, err := n.quorum.ReadCommitted(from, metadataFetchBytes)
+	if err != nil {
+		return nil, err
+	}
+	out := binary.BigEndian.AppendUint64(nil, first)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(snap)))
+	out = append(out, snap...)
+	out = binary.BigEndian.AppendUint32(out, uint32(len(entries)))
+	for _, e := range entries {
+		if e == nil {
+			out = binary.BigEndian.AppendUint32(out, 0xffffffff)
+			continue
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(e)))
+		out = append(out, e...)
+	}
+	return out, nil
+}
+
+// startMetadataFollower sets up a broker that does not vote: a transport
+// to reach the voters, a controller that never becomes active (it only
+// applies what the pull loop brings), and the pull loop.
+func (n *Node) startMetadataFollower(clusterID string) error {
+	cfg := n.cfg
+	addr, err := n.controllerListenAddr()
+	if err != nil {
+		host := cfg.BrokerListener().Host
+		if host == "" || host == "0.0.0.0" || host == "::" {
+			host = "127.0.0.1"
+		}
+		addr = net.JoinHostPort(host, "0")
+	}
+	n.ctrlListener, err = net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	tr, err := transport.NewTCP(transport.Options{
+		NodeID: cfg.NodeID, ClusterID: clusterID, Listener: n.ctrlListener, Handler: n,
+		Logger: n.logger.With("component", "transport"), MaxFrameBytes: maxTransportFrame,
+	})
+	if err != nil {
+		return fmt.Errorf("controller transport: %w", err)
+	}
+	n.transport = tr
+	for _, v := range cfg.ControllerQuorumVoters {
+		tr.SetPeer(v.ID, net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
+	}
+	n.controller, err = metadata.NewController(&raftJournal{}, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
+	if err != nil {
+		return err
+	}
+	n.controller.Resign()
+	n.followDone = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	n.stopFollow = cancel
+	go n.followMetadata(ctx)
+	return nil
+}
+
+// followMetadata pulls and applies the committed metadata log until ctx
+// ends.
+func (n *Node) followMetadata(ctx context.Context) {
+	defer close(n.followDone)
+	attempt := 0
+	for ctx.Err() == nil {
+		from := uint64(max(n.controller.Image().Offset+1, 1))
+		target := n.controllerHint(attempt)
+		reqCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		resp, err := n.transport.Request(reqCtx, target, transport.KindMetadataFetch, binary.BigEndian.AppendUint64(nil, from))
+		cancel()
+		progressed := false
+		if err == nil {
+			progressed, err = n.applyMetadataFetch(from, resp)
+		}
+		if err != nil {
+			attempt++
+			if ctx.Err() == nil && attempt%10 == 0 {
+				n.logger.Warn("following the metadata log", "from_voter", target, "err", err)
+			}
+		}
+		if !progressed {
+			select {
+			case <-ctx.Done():
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
+	}
+}
+
+// applyMetadataFetch applies one pull's answer.
+func (n *Node) applyMetadataFetch(from uint64, b []byte) (bool, error) {
+	bad := errors.New("malformed metadata fetch response")
+	if len(b) < 12 {
+		return false, bad
+	}
+	first := binary.BigEndian.Uint64(b)
+	snapLen := int(binary.BigEndian.Uint32(b[8:]))
+	b = b[12:]
+	if snapLen > len(b) {
+		return false, bad
+	}
+	progressed := false
+	if snapLen > 0 {
+		img, err := metadata.ImageFromSnapshot(b[:snapLen])
+		if err != nil {
+			return false, err
+		}
+		if err := n.controller.Restore(img); err != nil {
+			return false, err
+		}
+		progressed = true
+	}
+	b = b[snapLen:]
+	if len(b) < 4 {
+		return false, bad
+	}
+	count := int(binary.BigEndian.Uint32(b))
+	b = b[4:]
+	for i := 0; i < count; i++ {
+		if len(b) < 4 {
+			return progressed, bad
+		}
+		l := binary.BigEndian.Uint32(b)
+		b = b[4:]
+		idx := int64(first) + int64(i)
+		if l == 0xffffffff {
+			continue
+		}
+		if int(l) > len(b) {
+			return progressed, bad
+		}
+		recs, err := metadata.DecodeBatch(b[:l])
+		if err != nil {
+			return progressed, err
+		}
+		b = b[l:]
+		if err := n.controller.Apply(idx, recs); err != nil {
+			return progressed, err
+		}
+		progressed = true
+	}
+	_ = from
+	return progressed, nil
 }

@@ -275,12 +275,14 @@ func (n *Node) callController(ctx context.Context, op ctrlOp, args, result any) 
 		return err
 	}
 	backoff := 20 * time.Millisecond
+	attempt := 0
 	for {
 		var (
 			respBytes []byte
 			callErr   error
 		)
-		leader := n.quorum.Leader()
+		leader := n.controllerHint(attempt)
+		attempt++
 		switch {
 		case leader < 0:
 			callErr = fmt.Errorf("the metadata quorum has no leader: %w", kerr.NotController)
@@ -353,4 +355,18 @@ func (n *Node) localQuorumInfo() wire.QuorumInfo {
 		}
 	}
 	return info
+}
+
+// controllerHint is the node to send controller requests to: the raft
+// leader as this voter sees it; on a broker that does not vote, the
+// controller the metadata names, else each voter in turn.
+func (n *Node) controllerHint(attempt int) int32 {
+	if n.quorum != nil {
+		return n.quorum.Leader()
+	}
+	if id := n.controller.Image().ControllerID; id >= 0 && attempt%2 == 0 {
+		return id
+	}
+	vs := n.cfg.ControllerQuorumVoters
+	return vs[attempt%len(vs)].ID
 }

@@ -38,7 +38,9 @@ type Node struct {
 	journal    *metadata.FileJournal // single-node mode
 	controller *metadata.Controller
 
-	// Cluster mode (see clustermode.go); nil in single-node mode.
+	// Cluster mode (see clustermode.go); nil in single-node mode. quorum
+	// is nil on a broker that does not vote (process.roles=broker).
+	clustered    bool
 	clusterID    string
 	incarnation  metadata.IncarnationID
 	ctrlListener net.Listener
@@ -47,17 +49,19 @@ type Node struct {
 	quorum       *quorum.Node
 	members      *membership.Membership
 	stopLoops    context.CancelFunc
+	stopFollow   context.CancelFunc // non-voting brokers' metadata pull
+	followDone   chan struct{}
 	brokerDone   chan struct{}
 	tickDone     chan struct{}
 	membersDone  chan struct{}
 	// producer ids handed out by the controller in blocks (cluster mode)
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
-	host       *actors.Host
-	groups     *actors.Groups
-	server     *wire.Server
-	listener   net.Listener
-	metrics    *metricsServer
+	host            *actors.Host
+	groups          *actors.Groups
+	server          *wire.Server
+	listener        net.Listener
+	metrics         *metricsServer
 
 	// topicIDs remembers which incarnation of each topic name runs here,
 	// so a topic deleted and re-created under the same name is noticed.
@@ -107,6 +111,7 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		return nil, fmt.Errorf("open partition storage: %w", err)
 	}
 	if clusterMode(cfg) {
+		n.clustered = true
 		if err := n.startClusterMetadata(clusterID); err != nil {
 			return nil, err
 		}
@@ -181,11 +186,16 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		loopCtx, cancel := context.WithCancel(context.Background())
 		n.stopLoops = cancel
 		n.brokerDone, n.tickDone, n.membersDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
-		if err := n.startMembership(loopCtx); err != nil {
+		if !n.isBroker() {
 			close(n.membersDone)
-			n.logger.Warn("gossip failure detection is off", "err", err)
+			close(n.brokerDone)
+		} else {
+			if err := n.startMembership(loopCtx); err != nil {
+				close(n.membersDone)
+				n.logger.Warn("gossip failure detection is off", "err", err)
+			}
+			go n.brokerLoop(loopCtx)
 		}
-		go n.brokerLoop(loopCtx)
 		go n.controllerTickLoop(loopCtx)
 	}
 	n.serving.Store(true)
@@ -247,6 +257,10 @@ func (n *Node) closeStorage() error {
 	}
 	if n.journal != nil {
 		errs = append(errs, n.journal.Close())
+	}
+	if n.stopFollow != nil {
+		n.stopFollow()
+		<-n.followDone
 	}
 	if n.quorum != nil {
 		if err := n.quorum.Close(); err != nil && !errors.Is(err, quorum.ErrStopped) {

@@ -74,8 +74,8 @@ type Membership struct {
 	meta        atomic.Pointer[[]byte]
 	leavingMeta []byte
 
-	ml     *memberlist.Memberlist // set once, before any goroutine of ours runs
-	addr   string                 // advertised gossip address, set with ml
+	ml     *memberlist.Memberlist   // set once, before any goroutine of ours runs
+	addr   string                   // advertised gossip address, set with ml
 	seeds  atomic.Pointer[[]string] // Config.Seeds (or SetSeeds) minus this node's own address
 	events *eventQueue
 
