@@ -149,6 +149,8 @@ type TCP struct {
 
 	closed   atomic.Bool
 	nextCorr atomic.Uint64
+	// blocked simulates a network partition around this node (SetBlocked).
+	blocked atomic.Bool
 	// peers maps node id to peer. It is copied on write (SetPeer is rare)
 	// so that Send finds its peer without a lock.
 	peers atomic.Pointer[map[int32]*peer]
@@ -232,9 +234,15 @@ func (t *TCP) SetPeer(id int32, addr string) {
 	t.mu.Unlock()
 }
 
+// SetBlocked cuts this node off from its peers (true) or reconnects it
+// (false), without stopping the process: while blocked, Send drops,
+// Request fails with ErrUnreachable and inbound frames are dropped with
+// their connection. Fault-injection tests use it to partition a node.
+func (t *TCP) SetBlocked(blocked bool) { t.blocked.Store(blocked) }
+
 // Send queues a one-way message; see Transport.
 func (t *TCP) Send(to int32, kind Kind, payload []byte) bool {
-	if t.closed.Load() {
+	if t.closed.Load() || t.blocked.Load() {
 		return false
 	}
 	p := t.peer(to)
@@ -254,6 +262,9 @@ func (t *TCP) Send(to int32, kind Kind, payload []byte) bool {
 func (t *TCP) Request(ctx context.Context, to int32, kind Kind, payload []byte) ([]byte, error) {
 	if t.closed.Load() {
 		return nil, ErrClosed
+	}
+	if t.blocked.Load() {
+		return nil, fmt.Errorf("transport: request to node %d: blocked: %w", to, ErrUnreachable)
 	}
 	p := t.peer(to)
 	if p == nil {
@@ -440,6 +451,9 @@ func (t *TCP) serveInbound(nc net.Conn) {
 		if err != nil {
 			t.logReadError(err, "from_node", from, "remote", remote)
 			return
+		}
+		if t.blocked.Load() {
+			return // cut off: what arrives is lost, as on a partitioned network
 		}
 		switch f.typ {
 		case frameMessage:
