@@ -3,9 +3,9 @@ package cluster
 import (
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
 	"strings"
-	"slices"
 	"testing"
 	"time"
 

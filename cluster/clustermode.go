@@ -399,20 +399,34 @@ func (n *Node) watchMembers(ctx context.Context) {
 			if !ok {
 				return
 			}
-			if ev.Kind != membership.Failed {
-				continue
+			if ev.Kind == membership.Failed {
+				n.reportIfDead(ctx, ev.Member)
 			}
-			b, known := n.controller.Image().Broker(ev.Member.NodeID)
-			if !known || b.Fenced || int64(binary.BigEndian.Uint64(b.Incarnation[:8])>>1) != ev.Member.Meta.Incarnation {
-				continue // unknown, already fenced, or a process that is already replaced
-			}
-			n.logger.Warn("gossip reports a node dead; asking the controller to fence it", "node", ev.Member.NodeID)
-			callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
-			if err := n.callController(callCtx, opReportDead, ev.Member.NodeID, nil); err != nil && ctx.Err() == nil {
-				n.logger.Warn("report dead node", "node", ev.Member.NodeID, "err", err)
-			}
-			cancel()
+			continue
 		}
+		// Once a second also look at the whole membership table: a report
+		// lost while the quorum had no leader (the dead node may have been
+		// the controller) is made again to the new one.
+		for _, m := range n.members.Members() {
+			if m.State == membership.StateDead {
+				n.reportIfDead(ctx, m)
+			}
+		}
+	}
+}
+
+// reportIfDead asks the controller to fence a node gossip declared dead,
+// unless the metadata already fences it or knows a newer process of it.
+func (n *Node) reportIfDead(ctx context.Context, m membership.Member) {
+	b, known := n.controller.Image().Broker(m.NodeID)
+	if !known || b.Fenced || int64(binary.BigEndian.Uint64(b.Incarnation[:8])>>1) != m.Meta.Incarnation {
+		return
+	}
+	n.logger.Warn("gossip reports a node dead; asking the controller to fence it", "node", m.NodeID)
+	callCtx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	if err := n.callController(callCtx, opReportDead, m.NodeID, nil); err != nil && ctx.Err() == nil {
+		n.logger.Warn("report dead node", "node", m.NodeID, "err", err)
 	}
 }
 
