@@ -30,12 +30,24 @@ type PartitionConfig struct {
 	Validate batch.Options
 }
 
+// AlterISRFunc sends a partition's ISR change to the controller
+// (Kafka's AlterPartition). It must not block: it hands the change off and
+// later calls answer exactly once, from any goroutine, with the
+// controller's answer (Seq copied from change; a lost request or answer
+// is REQUEST_TIMED_OUT).
+type AlterISRFunc func(id partlog.LogID, change partition.AlterISR, answer func(partition.AlterISRResult))
+
 // Host runs partition actors on a protoactor-go actor system.
 type Host struct {
 	system *actor.ActorSystem
 	store  *partlog.Store
 	clock  func() time.Time
 	logger *slog.Logger
+
+	// Replication (EnableReplication): this broker's id and the way to
+	// the controller. Set before any replicated partition starts.
+	localID  int32
+	alterISR AlterISRFunc
 
 	mu    sync.RWMutex
 	parts map[partlog.LogID]*Partition
@@ -54,6 +66,13 @@ func NewHost(store *partlog.Store, logger *slog.Logger, clock func() time.Time) 
 		parts: map[partlog.LogID]*Partition{},
 	}
 	return h
+}
+
+// EnableReplication lets the host run replicated partitions
+// (StartReplica) on broker localID, sending their ISR changes through
+// alterISR. Call it before the first StartReplica.
+func (h *Host) EnableReplication(localID int32, alterISR AlterISRFunc) {
+	h.localID, h.alterISR = localID, alterISR
 }
 
 // tick is the message a partition's timer sends its actor.
@@ -78,13 +97,33 @@ func (h *Host) Partitions() []partlog.LogID {
 	return ids
 }
 
-// Start opens (recovering) the partition's log and spawns its actor.
-// Starting a running partition only reconfigures it.
+// Start opens (recovering) the partition's log and spawns its actor: the
+// single-replica leader of leaderEpoch (single-node mode). Starting a
+// running partition only reconfigures it.
 func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) error {
 	if p := h.Partition(id.Topic, id.Partition); p != nil {
 		p.Reconfigure(cfg)
 		return nil
 	}
+	return h.spawn(id, cfg, func() *partition.Core { return partition.New(cfg.Core, leaderEpoch) }, nil)
+}
+
+// StartReplica opens (recovering) a replicated partition's log and spawns
+// its actor in role: leader or follower of the partition as the metadata
+// image has it. Starting a running partition reconfigures it and applies
+// role (see Partition.SetRole). EnableReplication must have been called.
+func (h *Host) StartReplica(id partlog.LogID, cfg PartitionConfig, role ReplicaRole) error {
+	if p := h.Partition(id.Topic, id.Partition); p != nil {
+		p.Reconfigure(cfg)
+		p.SetRole(role)
+		return nil
+	}
+	return h.spawn(id, cfg, func() *partition.Core { return partition.NewReplica(cfg.Core, h.localID) }, &role)
+}
+
+// spawn opens the log, recovers the core newCore makes, and spawns the
+// actor; role, when not nil, is the first message it handles.
+func (h *Host) spawn(id partlog.LogID, cfg PartitionConfig, newCore func() *partition.Core, role *ReplicaRole) error {
 	l, err := h.store.OpenLog(id, cfg.Log)
 	if err != nil {
 		return fmt.Errorf("start partition %s-%d: %w", id.Topic, id.Partition, err)
@@ -92,22 +131,25 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	// OpenLog leaves everything below EndOffset durable (what it trusted
 	// was synced before, what it scanned it fsyncs), which is what
 	// Recovered promises the core: no second fsync here.
-	producers, snapEnd, err := h.recoverProducers(l)
+	rec, err := h.recoverProducers(l)
 	if err != nil {
 		l.Close()
 		return fmt.Errorf("start partition %s-%d: rebuild producer state: %w", id.Topic, id.Partition, err)
 	}
-	core := partition.New(cfg.Core, leaderEpoch)
-	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: producers,
-		SnapshotEnd: snapEnd, NowMs: h.clock().UnixMilli()})
+	core := newCore()
+	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: rec.batches,
+		SnapshotEnd: rec.end, HighWatermark: rec.highWatermark, NowMs: h.clock().UnixMilli()})
 	_ = core.Ready()
 
-	p := &Partition{root: h.system.Root, cfg: cfg}
+	p := &Partition{root: h.system.Root, cfg: cfg, replicated: role != nil}
 	p.validate.Store(&cfg.Validate)
 	a := &partitionActor{
 		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
 		syncReq: make(chan struct{}, 1), syncStop: make(chan struct{}), syncDone: make(chan struct{}),
 		timerAt: -1, root: h.system.Root,
+	}
+	if role != nil {
+		a.replicated, a.localID, a.alterISR = true, h.localID, h.alterISR
 	}
 	bounded := actor.Bounded(mailboxSize)
 	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
@@ -117,6 +159,9 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	p.pid = h.system.Root.Spawn(props)
 	a.self = p.pid
 	go a.syncLoop()
+	if role != nil {
+		p.SetRole(*role)
+	}
 
 	h.mu.Lock()
 	h.parts[id] = p
@@ -124,35 +169,43 @@ func (h *Host) Start(id partlog.LogID, cfg PartitionConfig, leaderEpoch int32) e
 	return nil
 }
 
+// recovered is what start-up reads back besides the log itself.
+type recovered struct {
+	batches []partition.ProducerBatch
+	// end is the log end the producer snapshot covers (0: none).
+	end int64
+	// highWatermark is the one checkpointed with the snapshot (0: none).
+	highWatermark int64
+}
+
 // recoverProducers rebuilds the idempotent producers' batches: the last
 // snapshot, then every batch the log indexed from the snapshot's end on.
 // Without a (readable) snapshot it replays the whole log.
-func (h *Host) recoverProducers(l *partlog.Log) ([]partition.ProducerBatch, int64, error) {
-	var producers []partition.ProducerBatch
+func (h *Host) recoverProducers(l *partlog.Log) (recovered, error) {
+	var rec recovered
 	from := l.StartOffset()
 	snapEnd, data, ok, err := l.LoadSnapshot()
 	if err != nil {
-		return nil, 0, err
+		return rec, err
 	}
 	if ok {
-		if snap, err := decodeProducerSnapshot(data); err != nil {
+		if snap, hw, err := decodeProducerSnapshot(data); err != nil {
 			h.logger.Warn("ignoring unreadable producer snapshot; replaying the whole log", "log", l.ID().String(), "err", err)
-			snapEnd = 0
 		} else {
-			producers = snap
+			rec.batches, rec.end, rec.highWatermark = snap, snapEnd, hw
 			from = max(from, min(snapEnd, l.EndOffset()))
 		}
 	}
 	err = l.Batches(from, func(b partlog.BatchInfo) bool {
 		if b.ProducerID >= 0 {
-			producers = append(producers, partition.ProducerBatch{
+			rec.batches = append(rec.batches, partition.ProducerBatch{
 				BaseOffset: b.BaseOffset, LastOffset: b.LastOffset, ProducerID: b.ProducerID,
 				ProducerEpoch: b.ProducerEpoch, BaseSequence: b.BaseSequence, TimestampMs: b.MaxTimestamp,
 			})
 		}
 		return true
 	})
-	return producers, snapEnd, err
+	return rec, err
 }
 
 // Stop stops a partition's actor after it has finished the messages
@@ -176,6 +229,21 @@ func (h *Host) Delete(id partlog.LogID) error {
 	return h.store.DeleteLog(id)
 }
 
+// Resign makes every replicated partition this node leads step down
+// before the node stops: produces waiting for the ISR are answered
+// NOT_LEADER_OR_FOLLOWER (the producers retry on the next leader) and
+// parked follower fetches are answered, so that a graceful shutdown does
+// not wait out request timeouts. The partitions stay open until Stop.
+func (h *Host) Resign() {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	for _, p := range h.parts {
+		if p.replicated {
+			p.root.Send(p.pid, resign{})
+		}
+	}
+}
+
 // Close stops every partition and the actor system.
 func (h *Host) Close() error {
 	var first error
@@ -195,6 +263,8 @@ type Partition struct {
 	pid      *actor.PID
 	root     *actor.RootContext
 	validate atomic.Pointer[batch.Options]
+	// replicated: made by StartReplica (roles, follower fetching).
+	replicated bool
 	// cfg is the last configuration sent to the actor; owned by the Host's
 	// caller (reconciliation is serialised by the node).
 	cfg PartitionConfig
@@ -208,6 +278,42 @@ func (p *Partition) Fetch(r FetchRequest)                 { p.root.Send(p.pid, &
 func (p *Partition) Watch(r WatchRequest)                 { p.root.Send(p.pid, &r) }
 func (p *Partition) ListOffsets(r ListOffsetsRequest)     { p.root.Send(p.pid, &r) }
 func (p *Partition) DeleteRecords(r DeleteRecordsRequest) { p.root.Send(p.pid, &r) }
+
+// ReplicaFetch serves a follower's fetch (leader side).
+func (p *Partition) ReplicaFetch(r ReplicaFetchRequest) { p.root.Send(p.pid, &r) }
+
+// ReplicaWatch parks a one-shot wake-up until the leader's log grows past
+// r.Offset (a follower's long poll), the leadership changes, or
+// r.DeadlineMs passes.
+func (p *Partition) ReplicaWatch(r WatchRequest) { p.root.Send(p.pid, &replicaWatch{r}) }
+
+// OffsetForLeaderEpoch answers where an epoch ends in the log.
+func (p *Partition) OffsetForLeaderEpoch(r EpochRequest) { p.root.Send(p.pid, &r) }
+
+// SetRole applies the partition's state in the metadata image: a new
+// leader epoch makes the replica leader or follower, an ISR or replica
+// set change within the epoch updates it. Stale states are ignored. Only
+// for partitions started with StartReplica.
+func (p *Partition) SetRole(r ReplicaRole) {
+	if p.replicated {
+		p.root.Send(p.pid, &r)
+	}
+}
+
+// ReadLocal reads this replica's log up to its end, whatever its role
+// (diagnostics and tests).
+func (p *Partition) ReadLocal(r LocalReadRequest) { p.root.Send(p.pid, &r) }
+
+// Status asks for the replica's state.
+func (p *Partition) Status(r StatusRequest) { p.root.Send(p.pid, &r) }
+
+// FollowerState asks where the follower's next fetch starts (fetcher
+// side).
+func (p *Partition) FollowerState(r FollowerStateRequest) { p.root.Send(p.pid, &r) }
+
+// FollowerFetched hands the follower its share of a fetch response
+// (fetcher side); see FollowerFetchedRequest.
+func (p *Partition) FollowerFetched(r FollowerFetchedRequest) { p.root.Send(p.pid, &r) }
 
 // Reconfigure applies changed topic configs; unchanged ones cost nothing.
 func (p *Partition) Reconfigure(cfg PartitionConfig) {

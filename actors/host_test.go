@@ -50,28 +50,30 @@ func TestRecoverProducersFromSnapshotAndLog(t *testing.T) {
 		{ProducerID: 7, BaseOffset: 0, LastOffset: 1, BaseSequence: 0},
 		{ProducerID: 99, BaseOffset: 1, LastOffset: 1, BaseSequence: 0},
 	}
-	if err := l.SaveSnapshot(3, encodeProducerSnapshot(snap)); err != nil {
+	if err := l.SaveSnapshot(3, encodeProducerSnapshot(snap, 2)); err != nil {
 		t.Fatal(err)
 	}
 	appendBatch(t, l, 7, 2, 1) // offset 3, after the snapshot
 
-	got, end, err := h.recoverProducers(l)
+	rec, err := h.recoverProducers(l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if end != 3 || len(got) != 3 || got[1].ProducerID != 99 || got[2].ProducerID != 7 || got[2].BaseOffset != 3 {
-		t.Fatalf("recovered end %d, batches %+v: want the snapshot's two, then offset 3 from the log", end, got)
+	got := rec.batches
+	if rec.end != 3 || rec.highWatermark != 2 || len(got) != 3 || got[1].ProducerID != 99 || got[2].ProducerID != 7 || got[2].BaseOffset != 3 {
+		t.Fatalf("recovered %+v: want the snapshot's two batches and high watermark 2, then offset 3 from the log", rec)
 	}
 
 	// An unreadable snapshot: the whole log is replayed.
 	if err := l.SaveSnapshot(3, []byte{42}); err != nil {
 		t.Fatal(err)
 	}
-	got, _, err = h.recoverProducers(l)
+	rec, err = h.recoverProducers(l)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(got) != 3 || got[0].ProducerID != 7 || got[1].ProducerID != 8 || got[2].BaseOffset != 3 {
+	got = rec.batches
+	if rec.highWatermark != 0 || len(got) != 3 || got[0].ProducerID != 7 || got[1].ProducerID != 8 || got[2].BaseOffset != 3 {
 		t.Fatalf("without a readable snapshot: %+v", got)
 	}
 }
@@ -81,12 +83,17 @@ func TestProducerSnapshotEncoding(t *testing.T) {
 		{ProducerID: 1, BaseOffset: 2, LastOffset: 3, TimestampMs: -4, ProducerEpoch: 5, BaseSequence: 1<<31 - 1},
 		{ProducerID: 1 << 40, BaseOffset: 0, LastOffset: 0, ProducerEpoch: -1, BaseSequence: 0},
 	}
-	out, err := decodeProducerSnapshot(encodeProducerSnapshot(in))
-	if err != nil || len(out) != 2 || out[0] != in[0] || out[1] != in[1] {
-		t.Fatalf("round trip: %+v %v", out, err)
+	out, hw, err := decodeProducerSnapshot(encodeProducerSnapshot(in, 77))
+	if err != nil || hw != 77 || len(out) != 2 || out[0] != in[0] || out[1] != in[1] {
+		t.Fatalf("round trip: %+v hw %d %v", out, hw, err)
 	}
-	for _, bad := range [][]byte{nil, {2}, {1, 0, 0}} {
-		if _, err := decodeProducerSnapshot(bad); err == nil {
+	// Version 1 (no high watermark) still reads.
+	v1 := append([]byte{1}, encodeProducerSnapshot(in, 0)[9:]...)
+	if out, hw, err := decodeProducerSnapshot(v1); err != nil || hw != 0 || len(out) != 2 || out[1] != in[1] {
+		t.Fatalf("v1: %+v hw %d %v", out, hw, err)
+	}
+	for _, bad := range [][]byte{nil, {2}, {1, 0, 0}, {3}, {2, 0x80, 0, 0, 0, 0, 0, 0, 0}} {
+		if _, _, err := decodeProducerSnapshot(bad); err == nil {
 			t.Errorf("decoded malformed snapshot %v", bad)
 		}
 	}

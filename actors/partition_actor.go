@@ -2,6 +2,7 @@ package actors
 
 import (
 	"errors"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -43,6 +44,20 @@ type partitionActor struct {
 	// timerSelf is the actor's PID as its own context reports it, taken
 	// on the actor's goroutine before any timer exists.
 	timerSelf *actor.PID
+
+	// Replication (replicated partitions only; see replica_actor.go).
+	replicated bool
+	localID    int32
+	alterISR   AlterISRFunc
+	// resigned: the node is shutting down; roles are no longer applied.
+	// stopped: the actor is stopping. offline: an fsync failed, so what
+	// was appended may never become durable; nothing is fetched.
+	resigned, stopped, offline bool
+	// followerWaits are the fetcher's requests whose answers wait for the
+	// follower's appends to be durable; followerErr is what became of the
+	// last fetched batches.
+	followerWaits []followerWaiter
+	followerErr   error
 }
 
 type synced struct {
@@ -67,7 +82,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	switch m := ctx.Message().(type) {
 	case *ProduceRequest:
 		a.core.Step(partition.Produce{
-			Token: m, Records: m.Records, Acks: m.Acks, NowMs: a.clock().UnixMilli(),
+			Token: m, Records: m.Records, Acks: m.Acks, NowMs: a.clock().UnixMilli(), DeadlineMs: m.DeadlineMs,
 			Summary: partition.Summary{
 				NumRecords: m.Summary.NumRecords, ProducerID: m.Summary.ProducerID, ProducerEpoch: m.Summary.ProducerEpoch,
 				BaseSequence: m.Summary.BaseSequence, LastSequence: m.Summary.LastSequence,
@@ -85,6 +100,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 		s := partition.Synced{DurableEnd: m.end}
 		if m.err != nil {
 			a.logger.Error("fsync failed; partition goes offline for writes", "err", m.err)
+			a.offline = true
 			s.Err = m.err.Error()
 		}
 		a.core.Step(s)
@@ -94,6 +110,38 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	case *PartitionConfig:
 		a.log.SetConfig(m.Log)
 		a.core.Step(partition.Configure{Settings: m.Core})
+	case *ReplicaFetchRequest:
+		a.core.Step(partition.ReplicaFetch{
+			Token: m, ReplicaID: m.ReplicaID, CurrentLeaderEpoch: m.CurrentLeaderEpoch, FetchOffset: m.FetchOffset,
+			LastFetchedEpoch: m.LastFetchedEpoch, Lookup: a.epochLookup(m.LastFetchedEpoch), MaxBytes: m.MaxBytes,
+			NowMs: a.clock().UnixMilli(),
+		})
+	case *replicaWatch:
+		a.core.Step(partition.ReplicaWatch{Token: m.Wake, Offset: m.Offset, DeadlineMs: m.DeadlineMs})
+	case *EpochRequest:
+		m.Reply <- a.offsetForLeaderEpoch(m)
+		return
+	case *ReplicaRole:
+		a.setRole(m)
+	case *FollowerStateRequest:
+		a.waitFollower(m.Tag, m.Reply)
+	case *FollowerFetchedRequest:
+		a.followerFetched(m)
+	case *alterISRAnswer:
+		r := m.res
+		r.NowMs = a.clock().UnixMilli()
+		a.core.Step(r)
+	case resign:
+		a.resign()
+	case *LocalReadRequest:
+		a.readLocal(m)
+		return
+	case *StatusRequest:
+		c := a.core
+		m.Reply <- ReplicaStatus{Leader: c.IsLeader(), LeaderID: c.Leader(), LeaderEpoch: c.LeaderEpoch(),
+			PartitionEpoch: c.PartitionEpoch(), ISR: c.ISR(), LogStart: c.LogStart(), LogEnd: c.LogEnd(),
+			HighWatermark: c.HighWatermark(), DurableEnd: c.DurableEnd()}
+		return
 	case *actor.Started:
 		a.timerSelf = ctx.Self()
 		a.armTimer()
@@ -106,6 +154,7 @@ func (a *partitionActor) Receive(ctx actor.Context) {
 	}
 	a.execute(a.core.Ready())
 	a.armTimer()
+	a.maybeAnswerFollower()
 }
 
 // armTimer keeps one timer set for the core's next deadline. It fires by
@@ -180,6 +229,16 @@ func (a *partitionActor) execute(rd partition.Ready) {
 		default:
 		}
 	}
+	if rd.AlterISR != nil {
+		a.sendAlterISR(*rd.AlterISR)
+	}
+	if rd.MoveLogStart > a.log.StartOffset() {
+		// A follower following the leader's log start (DeleteRecords,
+		// retention), never past its own high watermark.
+		if err := a.log.DeleteRecordsBefore(rd.MoveLogStart); err != nil {
+			a.logger.Error("moving the log start to the leader's failed", "offset", rd.MoveLogStart, "err", err)
+		}
+	}
 	if rd.Snapshot {
 		a.saveSnapshot()
 	}
@@ -199,7 +258,7 @@ func (a *partitionActor) execute(rd partition.Ready) {
 // the batches after it.
 func (a *partitionActor) saveSnapshot() {
 	end, batches := a.core.ProducerSnapshot()
-	if err := a.log.SaveSnapshot(end, encodeProducerSnapshot(batches)); err != nil {
+	if err := a.log.SaveSnapshot(end, encodeProducerSnapshot(batches, a.core.HighWatermark())); err != nil {
 		a.logger.Warn("saving producer snapshot failed; a restart replays more of the log", "err", err)
 		return
 	}
@@ -213,19 +272,38 @@ func (a *partitionActor) syncInline() {
 	s := partition.Synced{DurableEnd: end}
 	if err != nil {
 		a.logger.Error("fsync failed; partition goes offline for writes", "err", err)
+		a.offline = true
 		s.Err = err.Error()
 	}
 	a.core.Step(s)
 	a.execute(a.core.Ready())
 }
 
+// serveRead answers a consumer's Fetch or a follower's ReplicaFetch.
 func (a *partitionActor) serveRead(r partition.Read) {
-	req := r.Token.(*FetchRequest)
-	res := FetchResult{
-		Tag: req.Tag, ErrorCode: r.ErrorCode, HighWatermark: r.HighWatermark,
-		LastStableOffset: r.LastStableOffset, LogStartOffset: r.LogStartOffset,
+	var (
+		tag   int
+		reply chan<- FetchResult
+	)
+	logEnd := int64(-1)
+	switch req := r.Token.(type) {
+	case *FetchRequest:
+		tag, reply = req.Tag, req.Reply
+	case *ReplicaFetchRequest:
+		// A replica read's limit is the leader's log end.
+		tag, reply, logEnd = req.Tag, req.Reply, r.Limit
+	default:
+		a.logger.Error("read for an unknown requester", "token", fmt.Sprintf("%T", r.Token))
+		return
 	}
-	if r.ErrorCode == 0 && r.Offset < r.Limit {
+	res := FetchResult{
+		Tag: tag, ErrorCode: r.ErrorCode, HighWatermark: r.HighWatermark,
+		LastStableOffset: r.LastStableOffset, LogStartOffset: r.LogStartOffset, LogEndOffset: logEnd,
+	}
+	switch {
+	case r.Diverging != nil:
+		res.Diverging, res.DivergingEpoch, res.DivergingEndOffset = true, r.Diverging.Epoch, r.Diverging.EndOffset
+	case r.ErrorCode == 0 && r.Offset < r.Limit:
 		region, err := a.log.Read(r.Offset, int(r.MaxBytes), r.Limit)
 		switch {
 		case errors.Is(err, partlog.ErrOffsetOutOfRange):
@@ -237,13 +315,16 @@ func (a *partitionActor) serveRead(r partition.Read) {
 			res.Records = region
 		}
 	}
-	req.Reply <- res
+	reply <- res
 }
 
 func (a *partitionActor) serveLookup(l partition.Lookup) {
 	req := l.Token.(*ListOffsetsRequest)
-	res := ListOffsetsResult{Tag: req.Tag, Offset: l.Offset, Timestamp: -1, LeaderEpoch: l.LeaderEpoch}
-	if !l.Resolved {
+	res := ListOffsetsResult{Tag: req.Tag, ErrorCode: l.ErrorCode, Offset: l.Offset, Timestamp: -1, LeaderEpoch: l.LeaderEpoch}
+	if l.ErrorCode != 0 {
+		// A follower's answer: no offset, and no epoch to trust.
+		res.Offset, res.LeaderEpoch = -1, -1
+	} else if !l.Resolved {
 		var (
 			off, ts int64
 			found   bool
@@ -300,7 +381,10 @@ func (a *partitionActor) stop() {
 	rd := a.core.Ready()
 	rd.Sync = false
 	rd.Appends = nil
+	rd.AlterISR = nil // nobody is left to take the answer
 	a.execute(rd)
+	a.stopped = true
+	a.answerFollower()
 	if err == nil {
 		a.saveSnapshot()
 	}

@@ -7,20 +7,31 @@ import (
 	"github.com/troupe-io/troupe/actors/partition"
 )
 
-// Producer snapshots are stored through partlog as a version byte and
-// fixed-size entries, big-endian:
+// Producer snapshots are stored through partlog as a version byte, then
+// (version 2) the high watermark as of the snapshot, then fixed-size
+// entries, all big-endian:
 //
-//	producerID(8) baseOffset(8) lastOffset(8) timestampMs(8) epoch(2) baseSequence(4)
+//	v1: 1 entry*
+//	v2: 2 highWatermark(8) entry*
+//	entry: producerID(8) baseOffset(8) lastOffset(8) timestampMs(8) epoch(2) baseSequence(4)
+//
+// The high watermark rides along as the replicated partition's checkpoint
+// (Kafka's replication-offset-checkpoint): without one, a restarted
+// replica's high watermark starts at its log start until the ISR reports
+// again. It is a lower bound of what is committed, which is all a
+// restart needs: the high watermark never moves back.
 const (
-	snapshotVersion   = 1
+	snapshotV1        = 1
+	snapshotV2        = 2
 	snapshotEntrySize = 8 + 8 + 8 + 8 + 2 + 4
 )
 
 var errBadSnapshot = errors.New("malformed producer snapshot")
 
-func encodeProducerSnapshot(batches []partition.ProducerBatch) []byte {
-	b := make([]byte, 1, 1+len(batches)*snapshotEntrySize)
-	b[0] = snapshotVersion
+func encodeProducerSnapshot(batches []partition.ProducerBatch, highWatermark int64) []byte {
+	b := make([]byte, 0, 1+8+len(batches)*snapshotEntrySize)
+	b = append(b, snapshotV2)
+	b = binary.BigEndian.AppendUint64(b, uint64(highWatermark))
 	for _, p := range batches {
 		b = binary.BigEndian.AppendUint64(b, uint64(p.ProducerID))
 		b = binary.BigEndian.AppendUint64(b, uint64(p.BaseOffset))
@@ -32,11 +43,28 @@ func encodeProducerSnapshot(batches []partition.ProducerBatch) []byte {
 	return b
 }
 
-func decodeProducerSnapshot(b []byte) ([]partition.ProducerBatch, error) {
-	if len(b) < 1 || b[0] != snapshotVersion || (len(b)-1)%snapshotEntrySize != 0 {
-		return nil, errBadSnapshot
+// decodeProducerSnapshot reads either version; a v1 snapshot has no high
+// watermark (0).
+func decodeProducerSnapshot(b []byte) ([]partition.ProducerBatch, int64, error) {
+	if len(b) < 1 {
+		return nil, 0, errBadSnapshot
 	}
-	b = b[1:]
+	var hw int64
+	switch b[0] {
+	case snapshotV1:
+		b = b[1:]
+	case snapshotV2:
+		if len(b) < 9 {
+			return nil, 0, errBadSnapshot
+		}
+		hw = int64(binary.BigEndian.Uint64(b[1:]))
+		b = b[9:]
+	default:
+		return nil, 0, errBadSnapshot
+	}
+	if len(b)%snapshotEntrySize != 0 || hw < 0 {
+		return nil, 0, errBadSnapshot
+	}
 	out := make([]partition.ProducerBatch, 0, len(b)/snapshotEntrySize)
 	for ; len(b) > 0; b = b[snapshotEntrySize:] {
 		out = append(out, partition.ProducerBatch{
@@ -48,5 +76,5 @@ func decodeProducerSnapshot(b []byte) ([]partition.ProducerBatch, error) {
 			BaseSequence:  int32(binary.BigEndian.Uint32(b[34:])),
 		})
 	}
-	return out, nil
+	return out, hw, nil
 }

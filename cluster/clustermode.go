@@ -225,13 +225,18 @@ func (n *Node) onLeaderChange(leader int32, term uint64) {
 
 // HandleMessage implements transport.Handler.
 func (n *Node) HandleMessage(from int32, kind transport.Kind, payload []byte) {
-	if kind == transport.KindRaft && n.quorum != nil {
+	// Until start-up has set n.quorum (ctrlReady publishes it), raft
+	// messages are dropped; raft resends.
+	if kind == transport.KindRaft && n.ctrlReady.Load() && n.quorum != nil {
 		n.quorum.HandleMessage(from, payload)
 	}
 }
 
 // HandleRequest implements transport.Handler.
 func (n *Node) HandleRequest(_ context.Context, from int32, kind transport.Kind, payload []byte) ([]byte, error) {
+	if !n.ctrlReady.Load() {
+		return nil, errors.New("node is starting")
+	}
 	switch kind {
 	case transport.KindController:
 		if n.controller == nil {

@@ -10,6 +10,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -20,6 +21,7 @@ import (
 	"github.com/troupe-io/troupe/actors/partition"
 	"github.com/troupe-io/troupe/batch"
 	"github.com/troupe-io/troupe/cluster/config"
+	"github.com/troupe-io/troupe/cluster/fetcher"
 	"github.com/troupe-io/troupe/cluster/membership"
 	"github.com/troupe-io/troupe/cluster/transport"
 	"github.com/troupe-io/troupe/metadata"
@@ -73,8 +75,27 @@ type Node struct {
 	reconcileDone chan struct{}
 	// reconciled is the image the last successful reconcile acted on.
 	reconciled *metadata.Image
-	// leaderEpochs are the partitions this node leads, at which epoch.
+	// leaderEpochs are the partitions this node leads, at which epoch
+	// (single-node mode).
 	leaderEpochs map[partlog.LogID]int32
+	// Replication (cluster mode; see replication.go). replicas are the
+	// partition replicas running here with their image state as last
+	// applied; caughtUp latches once the image has caught up with this
+	// node's registration. Both are guarded by mu.
+	fetcher    *fetcher.Fetcher
+	replicas   map[partlog.LogID]actors.ReplicaRole
+	caughtUp   bool
+	replCtx    context.Context
+	replCancel context.CancelFunc
+	// replWG counts the AlterPartition calls in flight; replStopped
+	// (under replMu) refuses new ones once shutdown waits for them.
+	replMu      sync.Mutex
+	replStopped bool
+	replWG      sync.WaitGroup
+	// ctrlReady publishes the cluster metadata start-up to the transport's
+	// handlers (HandleMessage, HandleRequest), which run from the moment
+	// the transport exists.
+	ctrlReady atomic.Bool
 	// serving is true from the moment the listener serves until Close.
 	serving  atomic.Bool
 	serveErr chan error
@@ -115,6 +136,10 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		if err := n.startClusterMetadata(clusterID); err != nil {
 			return nil, err
 		}
+		// The transport may already have delivered messages; from here on
+		// its handlers may read what start-up set (the quorum, the
+		// controller).
+		n.ctrlReady.Store(true)
 	} else {
 		n.journal, err = metadata.OpenFileJournal(filepath.Join(cfg.LogDir, "__metadata", "journal"))
 		if err != nil {
@@ -126,6 +151,9 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 	n.host = actors.NewHost(n.store, logger.With("component", "actors"), time.Now)
+	if clusterMode(cfg) {
+		n.startReplication()
+	}
 	n.startGroups(n.controller.Image())
 
 	// Listen before registering so that the advertised port is known when
@@ -146,13 +174,19 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		}
 	}
 
-	// Bring up every partition this node leads, then keep following the
-	// metadata: the watcher runs inside each controller commit, so when
-	// CreateTopics returns the partitions are already serving.
+	// Bring up every partition this node leads (in cluster mode: is a
+	// replica of, once the metadata has caught up), then keep following
+	// the metadata: in single-node mode the watcher runs inside each
+	// controller commit, so when CreateTopics returns the partitions are
+	// already serving.
 	if err := n.reconcile(n.controller.Image()); err != nil {
 		return nil, err
 	}
-	n.removeStrayLogs()
+	if !clusterMode(cfg) {
+		// In cluster mode the image is only trusted to name strays once
+		// it has caught up (metadataCaughtUp).
+		n.removeStrayLogs(n.controller.Image())
+	}
 	if clusterMode(cfg) {
 		// The watcher runs on the quorum's apply goroutine; opening
 		// partition logs there would hold up raft. A reconciler goroutine
@@ -224,6 +258,7 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		<-n.membersDone
 	}
+	n.stopReplication(ctx)
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.close(ctx))
 	}
@@ -283,10 +318,24 @@ func (n *Node) closeStorage() error {
 }
 
 // reconcile makes the running partitions match img: start what this node
-// leads, reconfigure on config changes, delete what is gone.
+// leads (single-node mode) or is a replica of (cluster mode, see
+// reconcileReplicas), reconfigure on config changes, delete what is gone.
 func (n *Node) reconcile(img *metadata.Image) error {
 	n.mu.Lock()
 	defer n.mu.Unlock()
+	if n.fetcher != nil {
+		if !n.metadataCaughtUp(img) {
+			return nil
+		}
+		err := n.reconcileReplicas(img, n.reconciled)
+		n.reconcileGroups(img)
+		// After a failure, the next reconcile looks at every topic again.
+		n.reconciled = img
+		if err != nil {
+			n.reconciled = nil
+		}
+		return err
+	}
 	var errs []error
 	for name, id := range n.topicIDs {
 		if t := img.Topic(name); t == nil || t.ID != id {
@@ -370,18 +419,25 @@ func (n *Node) reconcileLoop() {
 	}
 }
 
-// removeStrayLogs deletes partition logs on disk that the metadata no
-// longer knows (a crash between deleting a topic and its files).
-func (n *Node) removeStrayLogs() {
+// removeStrayLogs deletes partition logs on disk that img no longer
+// places here: a topic or partition it does not know (a crash between
+// deleting a topic and its files, a topic deleted while the node was
+// down), or, in cluster mode, a partition whose replicas no longer
+// include this node. img must be current: a stale one would name live
+// logs strays. Running partitions are left alone.
+func (n *Node) removeStrayLogs(img *metadata.Image) {
 	ids, err := n.store.ListLogs()
 	if err != nil {
 		n.logger.Warn("list partition logs", "err", err)
 		return
 	}
-	img := n.controller.Image()
 	for _, id := range ids {
+		if n.host.Partition(id.Topic, id.Partition) != nil {
+			continue
+		}
 		t := img.Topic(id.Topic)
-		if t != nil && int(id.Partition) < len(t.Partitions) {
+		if t != nil && int(id.Partition) < len(t.Partitions) &&
+			(n.fetcher == nil || slices.Contains(t.Partitions[id.Partition].Replicas, n.cfg.NodeID)) {
 			continue
 		}
 		n.logger.Warn("removing stray partition log not in the metadata", "topic", id.Topic, "partition", id.Partition)
@@ -444,6 +500,14 @@ func (n *Node) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 	if flushMsSet && flushMs == 0 {
 		// flush.ms=0: fsync as soon as possible, acknowledging first.
 		pc.Core.FlushMessages = 1
+	}
+	if n.fetcher != nil {
+		// Replicated partitions (cluster mode): acks=-1 needs
+		// min.insync.replicas in the ISR, and followers that have not
+		// caught up for replica.lag.time.max.ms leave it. A single-node
+		// partition is its own whole ISR, as it always was.
+		pc.Core.MinInsyncReplicas = int32(num("min.insync.replicas", 1))
+		pc.Core.ReplicaLagTimeMaxMs = n.cfg.ReplicaLagTimeMaxMs
 	}
 	return pc
 }

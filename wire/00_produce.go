@@ -108,11 +108,12 @@ func handleProduce(s *Server, req *request) reply {
 				results = make(chan actors.ProduceResult, n)
 			}
 			p.Produce(actors.ProduceRequest{
-				Records: rp.Records,
-				Summary: actorSummary(&sum),
-				Acks:    kreq.Acks,
-				Tag:     tag,
-				Reply:   results,
+				Records:    rp.Records,
+				Summary:    actorSummary(&sum),
+				Acks:       kreq.Acks,
+				DeadlineMs: produceDeadlineMs(kreq, req.nowMs),
+				Tag:        tag,
+				Reply:      results,
 			})
 			sp.BaseOffset = produceUnanswered
 			sent++
@@ -191,6 +192,15 @@ func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopi
 		}
 	}
 	return true
+}
+
+// produceDeadlineMs is when an acks=-1 produce stops waiting for the ISR:
+// the request's timeout from its arrival (0: no deadline).
+func produceDeadlineMs(kreq *kmsg.ProduceRequest, nowMs int64) int64 {
+	if kreq.Acks != -1 || kreq.TimeoutMillis <= 0 {
+		return 0
+	}
+	return nowMs + int64(kreq.TimeoutMillis)
 }
 
 // produceUnanswered marks, in BaseOffset, a partition sent to an actor

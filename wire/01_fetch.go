@@ -15,9 +15,21 @@ import (
 // and a last stable offset; v7 adds sessions (fetch_sessions.go; Troupe
 // implements incremental sessions fully); v9 CurrentLeaderEpoch fencing;
 // v11 rack-aware replica selection (we always answer -1, read from the
-// leader); v12 flexible encoding and leader hints; v13 topic ids; v15-v18
-// change only broker-to-broker fields, which a consumer leaves at their
-// defaults and which Troupe therefore ignores.
+// leader); v12 flexible encoding, leader hints and KIP-320's
+// LastFetchedEpoch / DivergingEpoch; v13 topic ids; v15 moves the replica
+// id into ReplicaState; v16-v18 change only broker-to-broker fields a
+// consumer leaves at their defaults.
+//
+// A fetch carrying a replica id (ReplicaID before v15, ReplicaState's
+// from v15) is a follower's: each partition goes to the leader's
+// ReplicaFetch, which records the follower's fetch offset (the high
+// watermark and the ISR follow from it), reads up to the log end rather
+// than the high watermark, and may answer a DivergingEpoch instead of
+// data; the partition's own leader epoch, not the image's, fences it.
+// Its long poll waits for the log end to grow. Everything else — budgets,
+// zero-copy answers — is the consumers' path. (Fetch sessions keep no
+// LastFetchedEpoch, so an incremental replica fetch skips the KIP-320
+// check; Troupe's replica fetcher sends sessionless fetches.)
 //
 // A fetch is served in two halves. The handler, on the connection's reader
 // goroutine, resolves the partitions and asks their actors for data; it
@@ -49,7 +61,9 @@ type fetchPart struct {
 	offset      int64
 	maxBytes    int32
 	leaderEpoch int32
-	sp          *sessionPartition // its session entry, for incremental fetches
+	// lastFetchedEpoch is a follower's KIP-320 epoch (-1: none).
+	lastFetchedEpoch int32
+	sp               *sessionPartition // its session entry, for incremental fetches
 
 	p    Partition // nil when code was decided locally
 	code int16
@@ -60,6 +74,13 @@ type fetchPart struct {
 	records partlog.Region
 	pending bool // a read is out to the actor
 	include bool // records go into the answer (within budgets)
+
+	// For replica fetches: the leader's log end at the read (what the
+	// long poll waits to pass), and a DivergingEpoch to answer with.
+	logEnd             int64
+	diverging          bool
+	divergingEpoch     int32
+	divergingEndOffset int64
 }
 
 // fetchOp is one fetch request in flight.
@@ -74,6 +95,8 @@ type fetchOp struct {
 	deadline      time.Time // when the wait ends (monotonic)
 	deadlineMs    int64     // the same on the wall clock, for the actors
 	readCommitted bool
+	// replicaID is the fetching follower's broker id, -1 for consumers.
+	replicaID int32
 
 	mode    fetchSessionMode
 	sess    *fetchSession
@@ -104,6 +127,7 @@ func handleFetch(s *Server, req *request) reply {
 		maxBytes:      kreq.MaxBytes,
 		wait:          min(time.Duration(max(kreq.MaxWaitMillis, 0))*time.Millisecond, maxFetchWait),
 		readCommitted: kreq.IsolationLevel == 1,
+		replicaID:     fetchReplicaID(kreq),
 		mode:          mode,
 		sess:          sess,
 	}
@@ -119,6 +143,17 @@ func handleFetch(s *Server, req *request) reply {
 	return reply{await: op.await}
 }
 
+// fetchReplicaID is the requesting follower's broker id, or -1 for a
+// consumer (any negative id: Kafka's -1 consumer, -2 debugging client,
+// -3 future local replica all read as consumers here).
+func fetchReplicaID(kreq *kmsg.FetchRequest) int32 {
+	id := kreq.ReplicaID
+	if kreq.Version >= 15 {
+		id = kreq.ReplicaState.ID
+	}
+	return max(id, -1)
+}
+
 // partsFromRequest lists the request's partitions in request order.
 func (op *fetchOp) partsFromRequest(kreq *kmsg.FetchRequest) {
 	n := 0
@@ -130,13 +165,18 @@ func (op *fetchOp) partsFromRequest(kreq *kmsg.FetchRequest) {
 		rt := &kreq.Topics[ti]
 		for pi := range rt.Partitions {
 			rp := &rt.Partitions[pi]
+			lastFetched := rp.LastFetchedEpoch
+			if kreq.Version < 12 {
+				lastFetched = -1 // not in the protocol yet
+			}
 			op.parts = append(op.parts, fetchPart{
-				topic:       rt.Topic,
-				topicID:     rt.TopicID,
-				partition:   rp.Partition,
-				offset:      rp.FetchOffset,
-				maxBytes:    rp.PartitionMaxBytes,
-				leaderEpoch: rp.CurrentLeaderEpoch,
+				topic:            rt.Topic,
+				topicID:          rt.TopicID,
+				partition:        rp.Partition,
+				offset:           rp.FetchOffset,
+				maxBytes:         rp.PartitionMaxBytes,
+				leaderEpoch:      rp.CurrentLeaderEpoch,
+				lastFetchedEpoch: lastFetched,
 			})
 		}
 	}
@@ -151,13 +191,14 @@ func (op *fetchOp) partsFromSession() {
 	op.parts = make([]fetchPart, len(sess.parts))
 	for i, sp := range sess.parts {
 		op.parts[i] = fetchPart{
-			topic:       sp.key.topic,
-			topicID:     sp.key.id,
-			partition:   sp.key.partition,
-			offset:      sp.offset,
-			maxBytes:    sp.maxBytes,
-			leaderEpoch: sp.leaderEpoch,
-			sp:          sp,
+			topic:            sp.key.topic,
+			topicID:          sp.key.id,
+			partition:        sp.key.partition,
+			offset:           sp.offset,
+			maxBytes:         sp.maxBytes,
+			leaderEpoch:      sp.leaderEpoch,
+			lastFetchedEpoch: -1,
+			sp:               sp,
 		}
 	}
 }
@@ -194,9 +235,13 @@ func (op *fetchOp) resolve() {
 		if byID {
 			fp.topic = topic.Name
 		}
-		if code := checkLeaderEpoch(imagePartition(topic, fp.partition), fp.leaderEpoch); code != 0 {
-			fp.code = code
-			continue
+		// A follower's epoch is checked by the partition itself: the
+		// leader's core, not this node's image, says which epoch is on.
+		if op.replicaID < 0 {
+			if code := checkLeaderEpoch(imagePartition(topic, fp.partition), fp.leaderEpoch); code != 0 {
+				fp.code = code
+				continue
+			}
 		}
 		fp.p, fp.code = lookupPartition(op.s.b, topic, fp.partition)
 	}
@@ -222,9 +267,22 @@ func (op *fetchOp) read() {
 			continue
 		}
 		fp.pending = true
+		maxBytes := max(min(fp.maxBytes, op.maxBytes), 0)
+		if op.replicaID >= 0 {
+			fp.p.ReplicaFetch(actors.ReplicaFetchRequest{
+				ReplicaID:          op.replicaID,
+				CurrentLeaderEpoch: fp.leaderEpoch,
+				FetchOffset:        fp.offset,
+				LastFetchedEpoch:   fp.lastFetchedEpoch,
+				MaxBytes:           maxBytes,
+				Tag:                base + i,
+				Reply:              op.results,
+			})
+			continue
+		}
 		fp.p.Fetch(actors.FetchRequest{
 			Offset:        fp.offset,
-			MaxBytes:      max(min(fp.maxBytes, op.maxBytes), 0),
+			MaxBytes:      maxBytes,
 			ReadCommitted: op.readCommitted,
 			Tag:           base + i,
 			Reply:         op.results,
@@ -278,6 +336,8 @@ func (op *fetchOp) collect() {
 		fp.pending = false
 		pending--
 		fp.code, fp.hwm, fp.lso, fp.lsof = r.ErrorCode, r.HighWatermark, r.LastStableOffset, r.LogStartOffset
+		fp.logEnd = r.LogEndOffset
+		fp.diverging, fp.divergingEpoch, fp.divergingEndOffset = r.Diverging, r.DivergingEpoch, r.DivergingEndOffset
 		fp.records = r.Records
 		if fp.code != 0 {
 			fp.records.Release()
@@ -329,7 +389,8 @@ func (op *fetchOp) budget() (bytes int64, failed bool) {
 	for i := range op.parts {
 		fp := &op.parts[i]
 		fp.include = false
-		if fp.code != 0 {
+		if fp.code != 0 || fp.diverging {
+			// Either is news the fetcher must act on at once.
 			failed = true
 			continue
 		}
@@ -382,7 +443,17 @@ func (op *fetchOp) await() reply {
 		// missed.
 		for i := range op.parts {
 			fp := &op.parts[i]
-			if fp.p != nil {
+			switch {
+			case fp.p == nil:
+			case op.replicaID >= 0:
+				// A follower waits for the leader's log to grow past
+				// what it was at the read.
+				off := fp.logEnd
+				if off < 0 {
+					off = fp.offset
+				}
+				fp.p.ReplicaWatch(actors.WatchRequest{Offset: off, DeadlineMs: op.deadlineMs, Wake: op.wake})
+			default:
 				fp.p.Watch(actors.WatchRequest{Offset: fp.hwm, DeadlineMs: op.deadlineMs, Wake: op.wake})
 			}
 		}
@@ -477,6 +548,9 @@ func (op *fetchOp) answer() *fetchReply {
 		sp.Partition = fp.partition
 		sp.ErrorCode = fp.code
 		sp.HighWatermark, sp.LastStableOffset, sp.LogStartOffset = fp.hwm, fp.lso, fp.lsof
+		if fp.diverging && op.version >= 12 {
+			sp.DivergingEpoch.Epoch, sp.DivergingEpoch.EndOffset = fp.divergingEpoch, fp.divergingEndOffset
+		}
 		sp.RecordBatches = emptyRecords
 		if op.readCommitted {
 			// The log keeps no aborted-transaction index yet; an empty

@@ -8,6 +8,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/actors"
 )
 
 // fetchAt is one partition of a test fetch request.
@@ -395,4 +397,114 @@ func TestFetchActorTimeout(t *testing.T) {
 		t.Fatalf("partition 1: code %d", sp.ErrorCode)
 	}
 	b.part("t", 1).setHold(false) // the late answer's region is dropped unreleased: the fake's regions need none
+}
+
+// replicaFetchReq is fetchReq from follower replica at every version: the
+// replica id in ReplicaID before v15, in ReplicaState from v15.
+func replicaFetchReq(version int16, replica int32, lastFetchedEpoch int32, parts ...fetchAt) *kmsg.FetchRequest {
+	req := fetchReq(version, parts...)
+	if version >= 15 {
+		req.ReplicaState.ID = replica
+	} else {
+		req.ReplicaID = replica
+	}
+	for ti := range req.Topics {
+		for pi := range req.Topics[ti].Partitions {
+			req.Topics[ti].Partitions[pi].LastFetchedEpoch = lastFetchedEpoch
+		}
+	}
+	return req
+}
+
+// TestFetchFromReplica: a fetch with a replica id goes to the partition's
+// ReplicaFetch (never Fetch) with the follower's id, epochs and offset, at
+// every version; the answer carries the records, the DivergingEpoch from
+// v12, and the partition's own epoch fences it rather than the image's.
+func TestFetchFromReplica(t *testing.T) {
+	for _, v := range []int16{4, 11, 12, 14, 15, 18} {
+		t.Run(fmt.Sprintf("v%d", v), func(t *testing.T) {
+			b := newDPBackend(t, map[string]int{"t": 1})
+			b.setLeader("t", 0, dpNodeID, 3)
+			p := b.part("t", 0)
+			p.append(t, testBatch(t, 3, 10, 1))
+			// The partition moved on to epoch 4 before this node's
+			// image did: a follower of epoch 4 is served.
+			p.mu.Lock()
+			p.epoch = 4
+			p.mu.Unlock()
+			s := newDPServer(b)
+
+			resp := dpFetch(t, s, replicaFetchReq(v, 2, 3, fetchAt{topic: "t", offset: 1, epoch: 4}))
+			sp := answered(resp)[partKey(v, "t", 0)]
+			if sp.ErrorCode != 0 || countRecords(t, sp.RecordBatches) != 3 || sp.HighWatermark != 3 {
+				t.Fatalf("replica fetch: code %d, %d records, hw %d", sp.ErrorCode, countRecords(t, sp.RecordBatches), sp.HighWatermark)
+			}
+			p.mu.Lock()
+			seen := p.replicaFetches
+			fetches := p.fetches
+			p.mu.Unlock()
+			wantLast, wantCurrent := int32(3), int32(4)
+			if v < 12 {
+				wantLast = -1 // no LastFetchedEpoch before v12
+			}
+			if v < 9 {
+				wantCurrent = -1 // nor CurrentLeaderEpoch before v9
+			}
+			if len(seen) != 1 || fetches != 0 || seen[0].ReplicaID != 2 || seen[0].FetchOffset != 1 ||
+				seen[0].CurrentLeaderEpoch != wantCurrent || seen[0].LastFetchedEpoch != wantLast {
+				t.Fatalf("partition saw replica fetches %+v and %d consumer fetches", seen, fetches)
+			}
+
+			// A diverged follower gets the point to truncate to, v12+.
+			p.mu.Lock()
+			p.diverging = &actors.FetchResult{DivergingEpoch: 2, DivergingEndOffset: 1}
+			p.mu.Unlock()
+			resp = dpFetch(t, s, replicaFetchReq(v, 2, 3, fetchAt{topic: "t", offset: 3, epoch: 4}))
+			sp = answered(resp)[partKey(v, "t", 0)]
+			if v >= 12 && (sp.DivergingEpoch.Epoch != 2 || sp.DivergingEpoch.EndOffset != 1 || len(sp.RecordBatches) != 0) {
+				t.Fatalf("diverging: %+v, %d record bytes", sp.DivergingEpoch, len(sp.RecordBatches))
+			}
+
+			// A consumer with the same epoch is fenced by the image.
+			if v >= 9 {
+				resp = dpFetch(t, s, fetchReq(v, fetchAt{topic: "t", epoch: 4}))
+				if c := answered(resp)[partKey(v, "t", 0)].ErrorCode; c != kerr.UnknownLeaderEpoch.Code {
+					t.Fatalf("consumer at an epoch the image does not have: code %d", c)
+				}
+			}
+		})
+	}
+}
+
+// TestReplicaFetchLongPoll: a follower at the log end waits on the log
+// end (ReplicaWatch), not the high watermark, and an append ends the wait.
+func TestReplicaFetchLongPoll(t *testing.T) {
+	b := newDPBackend(t, map[string]int{"t": 1})
+	p := b.part("t", 0)
+	p.append(t, testBatch(t, 2, 10, 1))
+	s := newDPServer(b)
+	req := replicaFetchReq(12, 3, -1, fetchAt{topic: "t", offset: 2})
+	req.MaxWaitMillis = 5000
+	done := make(chan *kmsg.FetchResponse, 1)
+	start := time.Now()
+	go func() { done <- dpFetch(t, s, req) }()
+	time.Sleep(100 * time.Millisecond)
+	p.append(t, testBatch(t, 4, 10, 1))
+	var resp *kmsg.FetchResponse
+	select {
+	case resp = <-done:
+	case <-time.After(3 * time.Second):
+		t.Fatal("replica fetch did not return after the append")
+	}
+	if el := time.Since(start); el > 2*time.Second {
+		t.Fatalf("returned after %v", el)
+	}
+	if n := countRecords(t, resp.Topics[0].Partitions[0].RecordBatches); n != 4 {
+		t.Fatalf("got %d records, want 4", n)
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.replicaFetches) < 2 || p.watchesSeen < 1 {
+		t.Fatalf("%d replica reads, %d watches: want a read, a watch, a read", len(p.replicaFetches), p.watchesSeen)
+	}
 }

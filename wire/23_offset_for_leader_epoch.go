@@ -11,21 +11,23 @@ import (
 
 // OffsetForLeaderEpoch v0-v4. Consumers call it after a leader change, or
 // when resuming from a committed position, to check that the log was not
-// truncated under them (KIP-320): they send the leader epoch of the last
-// record they consumed, and the broker answers the largest epoch at or
-// below it and where that epoch ended.
+// truncated under them (KIP-320); followers may call it to find where
+// their log left the leader's. They send a leader epoch, and the leader
+// answers the largest epoch at or below it that its log knows and the
+// offset where that epoch ended — from the log's leader-epoch history
+// (partlog's EpochEntries / EndOffsetForEpoch), plus the leader's own
+// current epoch, which Kafka's epoch cache holds from the moment it leads
+// (the partition actor combines the two):
 //
-// Troupe keeps no epoch history per partition, so it answers:
+//	the leader's current epoch      → (epoch, log end offset)
+//	an older epoch in the history   → (largest epoch ≤ it, start of the next)
+//	below the whole history         → (the epoch, start of the first entry)
+//	undefined (-1) or above ours    → (-1, -1)
 //
-//	requested epoch undefined (-1) or above ours → epoch -1, end offset -1
-//	                                               (Kafka's answer for an
-//	                                               epoch it does not know)
-//	otherwise → the requested epoch, ending at the high watermark
-//
-// For the current epoch this is exactly Kafka's answer. For an older epoch
-// it says "nothing after your position was lost", which holds while
-// partitions are never truncated (a single node; the replicated log never
-// truncates committed records either).
+// Errors: UNKNOWN_TOPIC_OR_PARTITION; FENCED_LEADER_EPOCH and
+// UNKNOWN_LEADER_EPOCH for a CurrentLeaderEpoch older or newer than the
+// partition's (v2+); NOT_LEADER_OR_FOLLOWER from a follower, unless the
+// requester is a debugging client (replica id -2, v3+), as in Kafka.
 //
 // v1 adds the epoch to the answer, v2 CurrentLeaderEpoch fencing, v3 the
 // replica id, v4 flexible encoding.
@@ -53,10 +55,14 @@ func handleOffsetForLeaderEpoch(s *Server, req *request) reply {
 	resp.Topics = make([]kmsg.OffsetForLeaderEpochResponseTopic, len(kreq.Topics))
 
 	var (
-		results chan actors.ListOffsetsResult
+		results chan actors.EpochResult
 		sent    int
 		k       int
 	)
+	replicaID := int32(-1) // before v3 only consumers asked
+	if kreq.Version >= 3 {
+		replicaID = kreq.ReplicaID
+	}
 	for ti := range kreq.Topics {
 		rt := &kreq.Topics[ti]
 		st := &resp.Topics[ti]
@@ -75,23 +81,27 @@ func handleOffsetForLeaderEpoch(s *Server, req *request) reply {
 				sp.ErrorCode = kerr.UnknownTopicOrPartition.Code
 				continue
 			}
-			if code := checkLeaderEpoch(mp, rp.CurrentLeaderEpoch); code != 0 {
-				sp.ErrorCode = code
-				continue
+			// A follower is fenced by the partition's own epoch (the
+			// actor checks it); a client also by this node's image, as
+			// for its other requests.
+			if replicaID < 0 {
+				if code := checkLeaderEpoch(mp, rp.CurrentLeaderEpoch); code != 0 {
+					sp.ErrorCode = code
+					continue
+				}
 			}
 			p, code := lookupPartition(s.b, topic, rp.Partition)
 			if p == nil {
 				sp.ErrorCode = code
 				continue
 			}
-			if rp.LeaderEpoch < 0 || rp.LeaderEpoch > mp.LeaderEpoch {
-				continue // an epoch we do not know: -1, -1
-			}
 			if results == nil {
-				results = make(chan actors.ListOffsetsResult, n)
+				results = make(chan actors.EpochResult, n)
 			}
-			p.ListOffsets(actors.ListOffsetsRequest{Timestamp: -1, Tag: tag, Reply: results})
-			sp.LeaderEpoch = rp.LeaderEpoch
+			p.OffsetForLeaderEpoch(actors.EpochRequest{
+				LeaderEpoch: rp.LeaderEpoch, CurrentLeaderEpoch: rp.CurrentLeaderEpoch,
+				ReplicaID: replicaID, Tag: tag, Reply: results,
+			})
 			sp.EndOffset = offsetForLeaderEpochPending
 			sent++
 		}
@@ -105,14 +115,13 @@ func handleOffsetForLeaderEpoch(s *Server, req *request) reply {
 	}}
 }
 
-func collectOffsetForLeaderEpoch(parts []kmsg.OffsetForLeaderEpochResponseTopicPartition, results <-chan actors.ListOffsetsResult, sent int) {
-	collectTagged(results, sent, offsetForLeaderEpochWait, func(r actors.ListOffsetsResult) {
+func collectOffsetForLeaderEpoch(parts []kmsg.OffsetForLeaderEpochResponseTopicPartition, results <-chan actors.EpochResult, sent int) {
+	collectTagged(results, sent, offsetForLeaderEpochWait, func(r actors.EpochResult) {
 		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].EndOffset != offsetForLeaderEpochPending {
 			return
 		}
 		sp := &parts[r.Tag]
-		sp.ErrorCode = r.ErrorCode
-		sp.EndOffset = r.Offset
+		sp.ErrorCode, sp.LeaderEpoch, sp.EndOffset = r.ErrorCode, r.LeaderEpoch, r.EndOffset
 		if r.ErrorCode != 0 {
 			sp.LeaderEpoch, sp.EndOffset = -1, -1
 		}

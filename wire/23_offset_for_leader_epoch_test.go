@@ -5,6 +5,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/batch"
 )
 
 type epochAt struct {
@@ -34,12 +36,23 @@ func offsetForLeaderEpochReq(version int16, parts ...epochAt) *kmsg.OffsetForLea
 	return req
 }
 
-// TestOffsetForLeaderEpoch checks the single-node answers at every version.
+// TestOffsetForLeaderEpoch checks the answers at every version: the
+// handler routes each partition to its actor, which answers from the
+// log's epoch history (the fake: partlog's EndOffsetForEpoch, plus its
+// current epoch ending at the log end).
 func TestOffsetForLeaderEpoch(t *testing.T) {
 	b := newDPBackend(t, map[string]int{"t": 2, "u": 1})
 	b.part("t", 0).append(t, testBatch(t, 4, 1, 1))
 	b.setLeader("u", 0, dpNodeID, 3)
-	b.part("u", 0).append(t, testBatch(t, 2, 1, 1))
+	// u's history: epoch 1 wrote offsets 0-1, epoch 2 offsets 2-4.
+	for _, e := range []struct {
+		epoch int32
+		n     int
+	}{{1, 2}, {2, 3}} {
+		rb := testBatch(t, e.n, 1, 1)
+		batch.SetPartitionLeaderEpoch(rb, e.epoch)
+		b.part("u", 0).append(t, rb)
+	}
 	s := newDPServer(b)
 	type want struct {
 		code  int16
@@ -55,6 +68,9 @@ func TestOffsetForLeaderEpoch(t *testing.T) {
 		{name: "current-epoch", at: epochAt{topic: "t", epoch: 0}, want: want{0, 0, 4}},
 		{name: "empty-partition", at: epochAt{topic: "t", part: 1, epoch: 0}, want: want{0, 0, 0}},
 		{name: "older-epoch", at: epochAt{topic: "u", epoch: 1}, want: want{0, 1, 2}},
+		{name: "latest-in-history", at: epochAt{topic: "u", epoch: 2}, want: want{0, 2, 5}},
+		{name: "below-history", at: epochAt{topic: "u", epoch: 0}, want: want{0, 0, 0}},
+		{name: "leader-epoch", at: epochAt{topic: "u", epoch: 3}, want: want{0, 3, 5}},
 		{name: "newer-epoch", at: epochAt{topic: "u", epoch: 4}, want: want{0, -1, -1}},
 		{name: "undefined-epoch", at: epochAt{topic: "u", epoch: -1}, want: want{0, -1, -1}},
 		{name: "unknown-topic", at: epochAt{topic: "nope"}, want: want{kerr.UnknownTopicOrPartition.Code, -1, -1}},

@@ -37,8 +37,9 @@ type Backend interface {
 	// AllocateProducerID hands out a fresh producer id with epoch 0.
 	AllocateProducerID(ctx context.Context) (int64, error)
 
-	// Partition returns the local partition actor for topic/partition, or
-	// nil if this node does not lead it.
+	// Partition returns the local partition actor for topic/partition (a
+	// leader or a follower replica; a follower answers client requests
+	// NOT_LEADER_OR_FOLLOWER), or nil if this node has no replica of it.
 	Partition(topic string, partition int32) Partition
 
 	// FindCoordinator returns the node coordinating key (keyType 0: a
@@ -102,6 +103,15 @@ type Partition interface {
 	Watch(actors.WatchRequest)
 	ListOffsets(actors.ListOffsetsRequest)
 	DeleteRecords(actors.DeleteRecordsRequest)
+	// ReplicaFetch serves a follower's fetch (a Fetch with a replica id):
+	// batches up to the leader's log end, or a DivergingEpoch.
+	ReplicaFetch(actors.ReplicaFetchRequest)
+	// ReplicaWatch is Watch on the leader's log end, for a follower's
+	// long poll: it wakes once the log grows past Offset or the
+	// leadership changes.
+	ReplicaWatch(actors.WatchRequest)
+	// OffsetForLeaderEpoch answers where an epoch ends in the log.
+	OffsetForLeaderEpoch(actors.EpochRequest)
 }
 
 // Limits are the protocol-level limits from the broker config.

@@ -110,10 +110,15 @@ func (b *dpBackend) setLeader(topic string, p int32, leader int32, epoch int32) 
 		TopicID: dpTopicID(topic), Index: p, Leader: leader, LeaderEpoch: epoch,
 		Replicas: []int32{leader}, ISR: []int32{leader},
 	}})
-	if leader != dpNodeID {
-		if dp := b.parts[tp{topic, p}]; dp != nil {
-			dp.hidden = true
-		}
+	dp := b.parts[tp{topic, p}]
+	switch {
+	case dp == nil:
+	case leader != dpNodeID:
+		dp.hidden = true
+	default:
+		dp.mu.Lock()
+		dp.epoch = epoch
+		dp.mu.Unlock()
 	}
 }
 
@@ -168,11 +173,17 @@ type dpPartition struct {
 	opts batch.Options
 
 	mu       sync.Mutex
-	hidden   bool // not led here any more
+	hidden   bool  // not led here any more
+	epoch    int32 // the leader epoch, as setLeader made it
 	logStart int64
-	watches  []actors.WatchRequest
-	held     []func()
-	hold     bool
+	// diverging, when set, is answered to every replica fetch that
+	// carries a last fetched epoch (the fake's stand-in for KIP-320).
+	diverging *actors.FetchResult
+	// replicaFetches are the replica fetches seen (Reply cleared).
+	replicaFetches []actors.ReplicaFetchRequest
+	watches        []actors.WatchRequest
+	held           []func()
+	hold           bool
 	// Counters for assertions.
 	fetches, produces, watchesSeen int
 }
@@ -276,6 +287,62 @@ func (p *dpPartition) Fetch(m actors.FetchRequest) {
 			r.ErrorCode = kerr.KafkaStorageError.Code
 		}
 		r.Records = region
+		m.Reply <- r
+	})
+}
+
+// ReplicaFetch is a leader's answer to a follower: up to the log end (the
+// fake's high watermark is its log end too), fenced by the fake's epoch.
+func (p *dpPartition) ReplicaFetch(m actors.ReplicaFetchRequest) {
+	p.run(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		seen := m
+		seen.Reply = nil
+		p.replicaFetches = append(p.replicaFetches, seen)
+		end := p.log.EndOffset()
+		r := actors.FetchResult{Tag: m.Tag, HighWatermark: end, LastStableOffset: end, LogStartOffset: p.logStart, LogEndOffset: end}
+		switch {
+		case m.CurrentLeaderEpoch >= 0 && m.CurrentLeaderEpoch < p.epoch:
+			r.ErrorCode = kerr.FencedLeaderEpoch.Code
+		case m.CurrentLeaderEpoch > p.epoch:
+			r.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		case p.diverging != nil && m.LastFetchedEpoch >= 0:
+			r.Diverging, r.DivergingEpoch, r.DivergingEndOffset = true, p.diverging.DivergingEpoch, p.diverging.DivergingEndOffset
+		case m.FetchOffset < p.logStart || m.FetchOffset > end:
+			r.ErrorCode = kerr.OffsetOutOfRange.Code
+		case m.FetchOffset < end:
+			region, err := p.log.Read(m.FetchOffset, int(m.MaxBytes), end)
+			if err != nil {
+				r.ErrorCode = kerr.KafkaStorageError.Code
+			}
+			r.Records = region
+		}
+		m.Reply <- r
+	})
+}
+
+// ReplicaWatch: the fake's high watermark is its log end, so a replica
+// watch is a watch.
+func (p *dpPartition) ReplicaWatch(m actors.WatchRequest) { p.Watch(m) }
+
+// OffsetForLeaderEpoch answers from the log's epoch history, the current
+// epoch ending at the log end (as a Kafka leader's epoch cache has it).
+func (p *dpPartition) OffsetForLeaderEpoch(m actors.EpochRequest) {
+	p.run(func() {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		r := actors.EpochResult{Tag: m.Tag, LeaderEpoch: -1, EndOffset: -1}
+		switch {
+		case m.CurrentLeaderEpoch >= 0 && m.CurrentLeaderEpoch < p.epoch:
+			r.ErrorCode = kerr.FencedLeaderEpoch.Code
+		case m.CurrentLeaderEpoch > p.epoch:
+			r.ErrorCode = kerr.UnknownLeaderEpoch.Code
+		case m.LeaderEpoch == p.epoch:
+			r.LeaderEpoch, r.EndOffset = p.epoch, p.log.EndOffset()
+		case m.LeaderEpoch >= 0 && m.LeaderEpoch < p.epoch:
+			r.LeaderEpoch, r.EndOffset = p.log.EndOffsetForEpoch(m.LeaderEpoch)
+		}
 		m.Reply <- r
 	})
 }

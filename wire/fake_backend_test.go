@@ -434,6 +434,34 @@ func (p *fakePartition) DeleteRecords(req actors.DeleteRecordsRequest) {
 	})
 }
 
+// The fake has no replicas: replica fetches and epoch lookups are answered
+// NOT_LEADER_OR_FOLLOWER, and a replica watch is a watch.
+func (p *fakePartition) ReplicaFetch(req actors.ReplicaFetchRequest) {
+	res := actors.FetchResult{Tag: req.Tag, ErrorCode: kerr.NotLeaderForPartition.Code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, LogEndOffset: -1}
+	p.send(func() bool {
+		select {
+		case req.Reply <- res:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
+func (p *fakePartition) ReplicaWatch(req actors.WatchRequest) { p.Watch(req) }
+
+func (p *fakePartition) OffsetForLeaderEpoch(req actors.EpochRequest) {
+	res := actors.EpochResult{Tag: req.Tag, ErrorCode: kerr.NotLeaderForPartition.Code, LeaderEpoch: -1, EndOffset: -1}
+	p.send(func() bool {
+		select {
+		case req.Reply <- res:
+			return true
+		default:
+			return false
+		}
+	})
+}
+
 // produced returns copies of the produced record sets, in order.
 func (p *fakePartition) produced() [][]byte {
 	p.mu.Lock()
