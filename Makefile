@@ -14,7 +14,7 @@ GOTESTFLAGS ?=
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
 
-.PHONY: all build run test test-short test-race fuzz-short e2e bench bench-go bench-compare lint fuzz crash clean
+.PHONY: all build run test test-short test-race fuzz-short e2e cluster-e2e failover-bench bench bench-go bench-compare lint fuzz crash clean
 
 all: build
 
@@ -26,8 +26,9 @@ run: build
 	./$(BIN) broker
 
 # Unit and end-to-end Go tests under the race detector, a short fuzz of
-# every fuzz target, then the client scripts.
-test: test-race fuzz-short e2e
+# every fuzz target, then the client scripts and the failover tests of a
+# 3-process cluster.
+test: test-race fuzz-short e2e cluster-e2e
 
 test-short:
 	$(GO) test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
@@ -40,6 +41,15 @@ fuzz-short:
 
 e2e: build
 	scripts/e2e.sh
+
+cluster-e2e: build
+	scripts/cluster.sh
+
+# The failover benchmark of BENCHMARKS.md: 20 SIGKILLs of the partition
+# leader, then of the active controller, on a troupe dev cluster.
+failover-bench: build
+	$(GO) run ./bench/cmd/failover --troupe-bin $(BIN) --kills 20 --quiet
+	$(GO) run ./bench/cmd/failover --troupe-bin $(BIN) --kills 20 --controller --quiet
 
 # Go micro-benchmarks, then the side-by-side broker comparison (Troupe vs
 # franz-go's kfake, each its own process) in its quick form.

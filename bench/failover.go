@@ -192,6 +192,33 @@ func RunFailover(ctx context.Context, o FailoverOptions) (FailoverResult, error)
 	if _, err := firstAckAfter(time.Now(), 30*time.Second); err != nil {
 		return res, err
 	}
+	// A consumer tails the partition through every failover; at the end
+	// it must have read up to the last acknowledged record (it resumed on
+	// each new leader).
+	tail, err := kgo.NewClient(kgo.SeedBrokers(bootstrap...), kgo.ConsumePartitions(map[string]map[int32]kgo.Offset{
+		"failover": {0: kgo.NewOffset().AtStart()}}), kgo.MetadataMinAge(100*time.Millisecond),
+		kgo.FetchMaxWait(200*time.Millisecond))
+	if err != nil {
+		return res, err
+	}
+	defer tail.Close()
+	var tailMu sync.Mutex
+	tailLast := -1
+	tailCtx, stopTail := context.WithCancel(ctx)
+	defer stopTail()
+	tailDone := make(chan struct{})
+	go func() {
+		defer close(tailDone)
+		for tailCtx.Err() == nil {
+			fs := tail.PollFetches(tailCtx)
+			fs.EachRecord(func(r *kgo.Record) {
+				v, _ := strconv.Atoi(string(r.Value))
+				tailMu.Lock()
+				tailLast = max(tailLast, v)
+				tailMu.Unlock()
+			})
+		}
+	}()
 
 	for k := 0; k < o.Kills; k++ {
 		victim, err := pickVictim(ctx, adm, o.KillController)
@@ -234,6 +261,18 @@ func RunFailover(ctx context.Context, o FailoverOptions) (FailoverResult, error)
 	want := append([]int(nil), acked...)
 	mu.Unlock()
 	res.Acked = len(want)
+	if err := waitFor(ctx, 30*time.Second, func() error {
+		tailMu.Lock()
+		defer tailMu.Unlock()
+		if tailLast < want[len(want)-1] {
+			return fmt.Errorf("the tailing consumer stopped at record %d; the last acknowledged is %d", tailLast, want[len(want)-1])
+		}
+		return nil
+	}); err != nil {
+		return res, err
+	}
+	stopTail()
+	<-tailDone
 
 	// Read everything back: every acknowledged record exactly once, in
 	// order (unacknowledged ones may appear too, but at most once).

@@ -382,7 +382,7 @@ func (n *Node) startMembership(ctx context.Context) error {
 // seeds in line with the brokers the metadata knows.
 func (n *Node) watchMembers(ctx context.Context) {
 	defer close(n.membersDone)
-	seedTick := time.NewTicker(time.Second)
+	seedTick := time.NewTicker(250 * time.Millisecond)
 	defer seedTick.Stop()
 	var lastSeeds string
 	for {
@@ -409,7 +409,7 @@ func (n *Node) watchMembers(ctx context.Context) {
 			}
 			continue
 		}
-		// Once a second also look at the whole membership table: a report
+		// Every tick also look at the whole membership table: a report
 		// lost while the quorum had no leader (the dead node may have been
 		// the controller) is made again to the new one.
 		for _, m := range n.members.Members() {
