@@ -50,6 +50,7 @@ type Node struct {
 	raftStore    *raftlog.Storage
 	quorum       *quorum.Node
 	members      *membership.Membership
+	loopCtx      context.Context // the background loops' context
 	stopLoops    context.CancelFunc
 	stopFollow   context.CancelFunc // non-voting brokers' metadata pull
 	followDone   chan struct{}
@@ -218,7 +219,7 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	go func() { n.serveErr <- n.server.Serve(n.listener) }()
 	if clusterMode(cfg) {
 		loopCtx, cancel := context.WithCancel(context.Background())
-		n.stopLoops = cancel
+		n.loopCtx, n.stopLoops = loopCtx, cancel
 		n.brokerDone, n.tickDone, n.membersDone = make(chan struct{}), make(chan struct{}), make(chan struct{})
 		if !n.isBroker() {
 			close(n.membersDone)

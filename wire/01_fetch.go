@@ -118,6 +118,11 @@ func handleFetch(s *Server, req *request) reply {
 		resp.ErrorCode = code
 		return reply{resp: resp}
 	}
+	if s.replicaTrafficBlocked.Load() && fetchReplicaID(kreq) >= 0 {
+		// Fault injection: this node is cut off from the other nodes; a
+		// follower's fetch is lost like on a partitioned network.
+		return reply{closeConn: true}
+	}
 	op := &fetchOp{
 		s:             s,
 		done:          ctxDone(req.ctx),

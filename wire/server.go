@@ -58,6 +58,9 @@ type Options struct {
 // replies in the same order; a bounded queue between them lets a client
 // pipeline requests.
 type Server struct {
+	// replicaTrafficBlocked drops followers' fetches (BlockReplicaTraffic).
+	replicaTrafficBlocked atomic.Bool
+
 	b        Backend
 	log      *slog.Logger
 	now      func() time.Time
@@ -98,6 +101,12 @@ type Server struct {
 
 	stats counters
 }
+
+// BlockReplicaTraffic makes the server drop (close the connection of)
+// every fetch from another broker's replica while blocked is true, as if
+// the network between this node and the others were cut. Clients'
+// requests are served as usual. Fault-injection tests use it.
+func (s *Server) BlockReplicaTraffic(blocked bool) { s.replicaTrafficBlocked.Store(blocked) }
 
 // NewServer returns a server for b. It does not listen: call Serve or
 // ListenAndServe.

@@ -237,6 +237,12 @@ func (m *Membership) Close() error {
 
 // crash stops the node without leaving, as if its process died: peers
 // must detect it and report it Failed. For tests.
+// Halt stops gossiping without leaving: to the other nodes it looks like a
+// crash or a network partition, and they declare this node dead. Fault
+// injection uses it; a halted Membership cannot be restarted (start a new
+// one).
+func (m *Membership) Halt() { m.crash() }
+
 func (m *Membership) crash() {
 	m.closeOnce.Do(func() { m.closeErr = m.shutdown(false) })
 }
