@@ -26,7 +26,11 @@ func TestReplicationNodeCutOff(t *testing.T) {
 
 	cl := tc.client(kgo.DefaultProduceTopic("cut"), kgo.RequiredAcks(kgo.AllISRAcks()),
 		kgo.RecordPartitioner(kgo.ManualPartitioner()), kgo.RetryBackoffFn(func(int) time.Duration { return 50 * time.Millisecond }),
-		kgo.MetadataMinAge(100*time.Millisecond))
+		kgo.MetadataMinAge(100*time.Millisecond),
+		// A produce parked on the cut-off leader (it cannot complete
+		// acks=all without its followers) times out there and is retried
+		// on the new leader; keep that wait short.
+		kgo.ProduceRequestTimeout(3*time.Second))
 	var acks ackLog
 	stop := make(chan struct{})
 	produced := make(chan int, 1)
@@ -79,7 +83,7 @@ func TestReplicationNodeCutOff(t *testing.T) {
 		return b.Fenced && mp.Leader >= 0 && int(mp.Leader) != old, fmt.Sprintf("fenced %v, leader %d, isr %v", b.Fenced, mp.Leader, mp.ISR)
 	})
 	before := acks.count()
-	waitUntil(t, 20*time.Second, "acks on the new leader", func() (bool, string) {
+	waitUntil(t, 40*time.Second, "acks on the new leader", func() (bool, string) {
 		return acks.count() > before+300, fmt.Sprintf("%d acks", acks.count())
 	})
 
