@@ -14,7 +14,7 @@ GOTESTFLAGS ?=
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
 
-.PHONY: all build run test test-short test-race fuzz-short e2e cluster-e2e failover-bench bench bench-go bench-compare lint fuzz crash clean
+.PHONY: all build run test test-short test-race fuzz-short e2e cluster-e2e failover-bench catchup bench bench-go bench-compare lint fuzz crash clean
 
 all: build
 
@@ -44,6 +44,10 @@ e2e: build
 
 cluster-e2e: build
 	scripts/cluster.sh
+
+# A follower down while 1 GB is written catches up (make test writes 64 MB).
+catchup:
+	TROUPE_CATCHUP_MB=1024 $(GO) test -run 'TestReplicaCatchUp' -count=1 -v -timeout 30m ./cluster
 
 # The failover benchmark of BENCHMARKS.md: 20 SIGKILLs of the partition
 # leader, then of the active controller, on a troupe dev cluster.
