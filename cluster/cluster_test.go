@@ -313,3 +313,17 @@ func TestClusterRoles(t *testing.T) {
 		}
 	}
 }
+
+// TestClusterOneVoter: controller.quorum.voters with a single voter is a
+// cluster of one: it elects itself at once and serves like a single node.
+func TestClusterOneVoter(t *testing.T) {
+	tc := startCluster(t, 1)
+	cl := tc.client()
+	resp, err := kadm.NewClient(cl).CreateTopic(ctxT(t), 2, 1, nil, "solo")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic: %v %v", err, resp.Err)
+	}
+	produceN(t, cl, "solo", 100, "s")
+	cons := tc.client(kgo.ConsumeTopics("solo"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
+	requireExactlyOnce(t, consumeAll(t, cons, 100), 100)
+}
