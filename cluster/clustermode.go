@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/troupe-io/troupe/cluster/config"
@@ -58,8 +59,20 @@ func derivedClusterID(voters []config.Voter) string {
 // raftJournal makes the metadata controller propose through the quorum:
 // Append returns once the batch is committed and applied here.
 type raftJournal struct {
-	node  *quorum.Node
+	// node is set once the quorum has started; ready is closed then. The
+	// quorum may elect this node (and so call Append through
+	// BecomeActive) before Start has even returned.
+	node  atomic.Pointer[quorum.Node]
+	ready chan struct{}
 	apply metadata.ApplyFunc
+}
+
+func newRaftJournal() *raftJournal { return &raftJournal{ready: make(chan struct{})} }
+
+// started hands the journal its quorum.
+func (j *raftJournal) started(n *quorum.Node) {
+	j.node.Store(n)
+	close(j.ready)
 }
 
 // proposeTimeout bounds one metadata proposal.
@@ -68,16 +81,21 @@ const proposeTimeout = 15 * time.Second
 func (j *raftJournal) SetApply(fn metadata.ApplyFunc) { j.apply = fn }
 
 func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
-	if j.node == nil {
+	if j.ready == nil {
 		return 0, fmt.Errorf("this node does not vote in the metadata quorum: %w", metadata.ErrNotController)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+	defer cancel()
+	select {
+	case <-j.ready:
+	case <-ctx.Done():
+		return 0, fmt.Errorf("the metadata quorum did not start: %w", metadata.ErrNotController)
 	}
 	data, err := metadata.EncodeBatch(recs)
 	if err != nil {
 		return 0, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
-	defer cancel()
-	idx, err := j.node.Propose(ctx, data)
+	idx, err := j.node.Load().Propose(ctx, data)
 	if err != nil {
 		if errors.Is(err, quorum.ErrNotLeader) {
 			return 0, fmt.Errorf("%v: %w", err, metadata.ErrNotController)
@@ -115,26 +133,15 @@ func (n *Node) startClusterMetadata(clusterID string) error {
 	if err != nil {
 		return err
 	}
-	n.ctrlListener, err = net.Listen("tcp", ctrlAddr)
-	if err != nil {
-		return fmt.Errorf("listen on the controller listener %s: %w", ctrlAddr, err)
+	if err := n.startTransport(ctrlAddr, clusterID); err != nil {
+		return err
 	}
-	tr, err := transport.NewTCP(transport.Options{
-		NodeID: cfg.NodeID, ClusterID: clusterID, Listener: n.ctrlListener, Handler: n,
-		Logger: n.logger.With("component", "transport"), MaxFrameBytes: maxTransportFrame,
-	})
-	if err != nil {
-		return fmt.Errorf("controller transport: %w", err)
-	}
-	n.transport = tr
-	for _, v := range cfg.ControllerQuorumVoters {
-		tr.SetPeer(v.ID, net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
-	}
+	tr := n.transport
 	n.raftStore, err = raftlog.Open(raftlog.Options{Dir: filepath.Join(cfg.LogDir, "__raft"), Logger: n.logger.With("component", "raftlog")})
 	if err != nil {
 		return fmt.Errorf("open the metadata raft log: %w", err)
 	}
-	j := &raftJournal{}
+	j := newRaftJournal()
 	n.controller, err = metadata.NewController(j, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
 	if err != nil {
 		return err
@@ -166,7 +173,28 @@ func (n *Node) startClusterMetadata(clusterID string) error {
 	if err != nil {
 		return fmt.Errorf("start the metadata quorum: %w", err)
 	}
-	j.node = n.quorum
+	j.started(n.quorum)
+	return nil
+}
+
+// startTransport listens on addr and starts the controller transport,
+// knowing every voter's address.
+func (n *Node) startTransport(addr, clusterID string) error {
+	var err error
+	n.ctrlListener, err = net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on the controller listener %s: %w", addr, err)
+	}
+	n.transport, err = transport.NewTCP(transport.Options{
+		NodeID: n.cfg.NodeID, ClusterID: clusterID, Listener: n.ctrlListener, Handler: n,
+		Logger: n.logger.With("component", "transport"), MaxFrameBytes: maxTransportFrame,
+	})
+	if err != nil {
+		return fmt.Errorf("controller transport: %w", err)
+	}
+	for _, v := range n.cfg.ControllerQuorumVoters {
+		n.transport.SetPeer(v.ID, net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
+	}
 	return nil
 }
 
@@ -494,20 +522,8 @@ func (n *Node) startMetadataFollower(clusterID string) error {
 		}
 		addr = net.JoinHostPort(host, "0")
 	}
-	n.ctrlListener, err = net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
-	tr, err := transport.NewTCP(transport.Options{
-		NodeID: cfg.NodeID, ClusterID: clusterID, Listener: n.ctrlListener, Handler: n,
-		Logger: n.logger.With("component", "transport"), MaxFrameBytes: maxTransportFrame,
-	})
-	if err != nil {
-		return fmt.Errorf("controller transport: %w", err)
-	}
-	n.transport = tr
-	for _, v := range cfg.ControllerQuorumVoters {
-		tr.SetPeer(v.ID, net.JoinHostPort(v.Host, strconv.Itoa(v.Port)))
+	if err := n.startTransport(addr, clusterID); err != nil {
+		return err
 	}
 	n.controller, err = metadata.NewController(&raftJournal{}, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
 	if err != nil {

@@ -70,9 +70,12 @@ type Node struct {
 	// so a topic deleted and re-created under the same name is noticed.
 	mu       sync.Mutex
 	topicIDs map[string]metadata.TopicID
-	// reconcileCh wakes the reconciler (cluster mode); closing it stops
-	// the reconciler, which then closes reconcileDone.
+	// reconcileCh wakes the reconciler (cluster mode); it is never closed,
+	// since the quorum's apply goroutine may still send on it while the
+	// node stops. Closing reconcileStop stops the reconciler, which then
+	// closes reconcileDone.
 	reconcileCh   chan struct{}
+	reconcileStop chan struct{}
 	reconcileDone chan struct{}
 	// reconciled is the image the last successful reconcile acted on.
 	reconciled *metadata.Image
@@ -193,6 +196,7 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 		// partition logs there would hold up raft. A reconciler goroutine
 		// acts on the latest image instead (intermediate ones coalesce).
 		n.reconcileCh = make(chan struct{}, 1)
+		n.reconcileStop = make(chan struct{})
 		n.reconcileDone = make(chan struct{})
 		go n.reconcileLoop()
 		n.controller.Watch(func(_, _ *metadata.Image) {
@@ -280,10 +284,10 @@ func (n *Node) Close(ctx context.Context) error {
 
 func (n *Node) closeStorage() error {
 	var errs []error
-	if n.reconcileCh != nil {
-		close(n.reconcileCh)
+	if n.reconcileStop != nil {
+		close(n.reconcileStop)
 		<-n.reconcileDone
-		n.reconcileCh = nil
+		n.reconcileStop = nil
 	}
 	if n.groups != nil {
 		n.groups.Close()
@@ -413,7 +417,12 @@ func (n *Node) reconcile(img *metadata.Image) error {
 // changes (cluster mode).
 func (n *Node) reconcileLoop() {
 	defer close(n.reconcileDone)
-	for range n.reconcileCh {
+	for {
+		select {
+		case <-n.reconcileStop:
+			return
+		case <-n.reconcileCh:
+		}
 		if err := n.reconcile(n.controller.Image()); err != nil {
 			n.logger.Error("apply metadata change", "err", err)
 		}
