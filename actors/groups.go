@@ -208,38 +208,32 @@ func (g *Groups) readPartition(ctx context.Context, p int32) (map[string]*group.
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	lo := make(chan ListOffsetsResult, 2)
-	part.ListOffsets(ListOffsetsRequest{Timestamp: -2, Tag: 0, Reply: lo})
-	part.ListOffsets(ListOffsetsRequest{Timestamp: -1, Tag: 1, Reply: lo})
-	var start, end int64
-	for range 2 {
-		select {
-		case r := <-lo:
-			if r.ErrorCode != 0 {
-				return nil, fmt.Errorf("list offsets of offsets partition %d: %w", p, kerr.ErrorForCode(r.ErrorCode))
-			}
-			if r.Tag == 0 {
-				start = r.Offset
-			} else {
-				end = r.Offset
-			}
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-	}
+	// Read the partition's own log up to its end, not only to the high
+	// watermark: right after a failover the new leader's high watermark
+	// lags what the ISR acknowledged until its followers fetch again, and
+	// everything in the leader's log stays (followers truncate to it).
 	var (
 		rp      group.Replayer
 		buf     []byte
 		scratch []byte
 		fr      = make(chan FetchResult, 1)
 	)
-	for off := start; off < end; {
-		part.Fetch(FetchRequest{Offset: off, MaxBytes: loadFetchBytes, Reply: fr})
+	off, end := int64(0), int64(-1)
+	for end < 0 || off < end {
+		part.ReadLocal(LocalReadRequest{Offset: off, MaxBytes: loadFetchBytes, Reply: fr})
 		var r FetchResult
 		select {
 		case r = <-fr:
 		case <-ctx.Done():
 			return nil, ctx.Err()
+		}
+		if end < 0 {
+			end = r.LogEndOffset
+		}
+		if r.ErrorCode == kerr.OffsetOutOfRange.Code && off < r.LogStartOffset {
+			r.Records.Release()
+			off = r.LogStartOffset
+			continue
 		}
 		if r.ErrorCode != 0 {
 			r.Records.Release()
@@ -292,12 +286,12 @@ func (g *Groups) readPartition(ctx context.Context, p int32) (map[string]*group.
 			return nil, fmt.Errorf("offsets partition %d at %d: %w", p, off, err)
 		}
 		if next == off {
-			// Nothing readable at off although off < end: the log start
-			// moved (or the read came back empty); do not spin.
-			if r.HighWatermark <= off {
+			// Nothing readable at off: the end, or (off < end) a log that
+			// does not progress; do not spin.
+			if off >= end {
 				break
 			}
-			return nil, fmt.Errorf("offsets partition %d: no progress reading at %d (high watermark %d)", p, off, r.HighWatermark)
+			return nil, fmt.Errorf("offsets partition %d: no progress reading at %d (log end %d)", p, off, end)
 		}
 		off = next
 	}
