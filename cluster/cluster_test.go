@@ -327,3 +327,27 @@ func TestClusterOneVoter(t *testing.T) {
 	cons := tc.client(kgo.ConsumeTopics("solo"), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	requireExactlyOnce(t, consumeAll(t, cons, 100), 100)
 }
+
+// TestClusterFiveVoters: five voters tolerate two failures, the active
+// controller among them: the three left elect a controller, fence the two
+// and keep serving metadata commands.
+func TestClusterFiveVoters(t *testing.T) {
+	tc := startCluster(t, 5)
+	ctrl := tc.controller()
+	other := ctrl%5 + 1
+	tc.stop(ctrl)
+	tc.stop(other)
+	survivor := other%5 + 1
+	if survivor == ctrl {
+		survivor = survivor%5 + 1
+	}
+	newCtrl := tc.controller()
+	if newCtrl == ctrl || newCtrl == other {
+		t.Fatalf("controller %d is a stopped node", newCtrl)
+	}
+	resp, err := kadm.NewClient(tc.node(survivor).client()).CreateTopic(ctxT(t), 3, 3, nil, "five")
+	if err != nil || resp.Err != nil {
+		t.Fatalf("create topic with two of five voters down: %v %v", err, resp.Err)
+	}
+	tc.waitBrokers(3)
+}

@@ -65,9 +65,16 @@ type raftJournal struct {
 	node  atomic.Pointer[quorum.Node]
 	ready chan struct{}
 	apply metadata.ApplyFunc
+	// ctx ends when the node stops, failing proposals still waiting (the
+	// quorum may have lost its majority and never commit them).
+	ctx  context.Context
+	stop context.CancelFunc
 }
 
-func newRaftJournal() *raftJournal { return &raftJournal{ready: make(chan struct{})} }
+func newRaftJournal() *raftJournal {
+	ctx, stop := context.WithCancel(context.Background())
+	return &raftJournal{ready: make(chan struct{}), ctx: ctx, stop: stop}
+}
 
 // started hands the journal its quorum.
 func (j *raftJournal) started(n *quorum.Node) {
@@ -84,7 +91,7 @@ func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
 	if j.ready == nil {
 		return 0, fmt.Errorf("this node does not vote in the metadata quorum: %w", metadata.ErrNotController)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), proposeTimeout)
+	ctx, cancel := context.WithTimeout(j.ctx, proposeTimeout)
 	defer cancel()
 	select {
 	case <-j.ready:
@@ -142,6 +149,7 @@ func (n *Node) startClusterMetadata(clusterID string) error {
 		return fmt.Errorf("open the metadata raft log: %w", err)
 	}
 	j := newRaftJournal()
+	n.stopProposals = j.stop
 	n.controller, err = metadata.NewController(j, cfg.NodeID, clusterID, n.metadataDefaults(), rand.Reader)
 	if err != nil {
 		return err

@@ -287,7 +287,7 @@ func (n *Node) callController(ctx context.Context, op ctrlOp, args, result any) 
 		case leader < 0:
 			callErr = fmt.Errorf("the metadata quorum has no leader: %w", kerr.NotController)
 		case leader == n.cfg.NodeID:
-			respBytes, callErr = n.handleControllerRequest(n.cfg.NodeID, payload)
+			respBytes, callErr = n.localControllerCall(ctx, payload)
 		default:
 			respBytes, callErr = n.transport.Request(ctx, leader, transport.KindController, payload)
 		}
@@ -369,4 +369,26 @@ func (n *Node) controllerHint(attempt int) int32 {
 	}
 	vs := n.cfg.ControllerQuorumVoters
 	return vs[attempt%len(vs)].ID
+}
+
+// localControllerCall serves a controller request on this node, as the
+// transport would for another, but returns when ctx ends: the controller
+// itself takes no context, and a proposal to a quorum that lost its
+// majority waits until the proposal times out or the node stops.
+func (n *Node) localControllerCall(ctx context.Context, payload []byte) ([]byte, error) {
+	type answer struct {
+		b   []byte
+		err error
+	}
+	ch := make(chan answer, 1)
+	go func() {
+		b, err := n.handleControllerRequest(n.cfg.NodeID, payload)
+		ch <- answer{b, err}
+	}()
+	select {
+	case a := <-ch:
+		return a.b, a.err
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }

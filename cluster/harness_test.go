@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -59,6 +60,13 @@ func (tn *testNode) stop() {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
+	dump := time.AfterFunc(8*time.Second, func() {
+		if path := os.Getenv("TROUPE_TEST_STACKS"); path != "" {
+			buf := make([]byte, 8<<20)
+			os.WriteFile(path, buf[:runtime.Stack(buf, true)], 0o644)
+		}
+	})
+	defer dump.Stop()
 	if err := tn.node.Close(ctx); err != nil {
 		tn.t.Errorf("close node: %v", err)
 	}

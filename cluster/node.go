@@ -51,12 +51,14 @@ type Node struct {
 	quorum       *quorum.Node
 	members      *membership.Membership
 	loopCtx      context.Context // the background loops' context
-	stopLoops    context.CancelFunc
-	stopFollow   context.CancelFunc // non-voting brokers' metadata pull
-	followDone   chan struct{}
-	brokerDone   chan struct{}
-	tickDone     chan struct{}
-	membersDone  chan struct{}
+	// stopProposals fails metadata proposals still waiting for a commit.
+	stopProposals context.CancelFunc
+	stopLoops     context.CancelFunc
+	stopFollow    context.CancelFunc // non-voting brokers' metadata pull
+	followDone    chan struct{}
+	brokerDone    chan struct{}
+	tickDone      chan struct{}
+	membersDone   chan struct{}
 	// producer ids handed out by the controller in blocks (cluster mode)
 	pidMu           sync.Mutex
 	pidNext, pidEnd int64
@@ -256,6 +258,16 @@ func (n *Node) Close(ctx context.Context) error {
 	var errs []error
 	if n.stopLoops != nil {
 		n.stopLoops()
+	}
+	// The controlled shutdown (hand leaderships over) still proposes to
+	// the quorum; after it, proposals still waiting — for a quorum that
+	// may be gone, from the broker loop or another node's request — are
+	// failed, or they would hold the shutdown up to their timeout.
+	n.stopReplication(ctx)
+	if n.stopProposals != nil {
+		n.stopProposals()
+	}
+	if n.stopLoops != nil {
 		<-n.brokerDone
 		<-n.tickDone
 		if n.members != nil {
@@ -263,7 +275,6 @@ func (n *Node) Close(ctx context.Context) error {
 		}
 		<-n.membersDone
 	}
-	n.stopReplication(ctx)
 	if n.metrics != nil {
 		errs = append(errs, n.metrics.close(ctx))
 	}

@@ -184,9 +184,11 @@ func (f *Fetcher) Pause(paused bool) {
 	}
 	if paused {
 		for _, s := range sources {
-			// The loop holds round for a whole fetch and delivery.
+			// The loop holds round for a whole fetch and delivery: taking
+			// it waits for the round in flight to end.
 			s.round.Lock()
-			s.round.Unlock() //nolint:staticcheck // an empty critical section: waiting for the round
+			//lint:ignore SA2001 the empty critical section is the wait
+			s.round.Unlock()
 		}
 	}
 }
