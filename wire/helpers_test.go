@@ -186,6 +186,19 @@ func (r *rawClient) expectClosed() {
 	}
 }
 
+// expectClosedAfterAny expects the connection to close within a few
+// seconds, whatever it sends first (a forced shutdown may let a reply
+// that was already being written go out before the close).
+func (r *rawClient) expectClosedAfterAny() {
+	r.t.Helper()
+	r.c.SetReadDeadline(time.Now().Add(5 * time.Second))
+	if _, err := io.Copy(io.Discard, r.c); err != nil {
+		if ne, ok := err.(net.Error); ok && ne.Timeout() {
+			r.t.Fatal("expected the connection to close; it stayed open")
+		}
+	}
+}
+
 // eventually polls cond until it holds or a few seconds pass.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()

@@ -467,7 +467,9 @@ func TestShutdownForcesAfterDeadline(t *testing.T) {
 	case <-time.After(5 * time.Second):
 		t.Fatal("request context not cancelled by forced shutdown")
 	}
-	c.expectClosed()
+	// The await returns once its context is cancelled; the writer may
+	// get its reply out before the forced close reaches the socket.
+	c.expectClosedAfterAny()
 }
 
 func TestMaxConnections(t *testing.T) {
