@@ -104,7 +104,8 @@ type Server struct {
 
 // BlockReplicaTraffic makes the server drop (close the connection of)
 // every fetch from another broker's replica while blocked is true, as if
-// the network between this node and the others were cut. Clients'
+// the network between this node and the others were cut (a fetch already
+// parked here when the block starts still gets its answer). Clients'
 // requests are served as usual. Fault-injection tests use it.
 func (s *Server) BlockReplicaTraffic(blocked bool) { s.replicaTrafficBlocked.Store(blocked) }
 
