@@ -117,7 +117,7 @@ func (a *groupActor) append(ap *group.Append) {
 	part := a.groups.cfg.OffsetsPartition(a.shard.partition)
 	if part == nil {
 		a.logger.Warn("cannot persist group records", "err", errAppendNoPartition)
-		a.root.Send(a.self, groupAppended{errorCode: kerr.NotLeaderForPartition.Code})
+		a.selfSend(groupAppended{errorCode: kerr.NotLeaderForPartition.Code})
 		return
 	}
 	recs := make([]batch.Record, len(ap.Records))
@@ -128,17 +128,20 @@ func (a *groupActor) append(ap *group.Append) {
 		FirstTimestamp: a.clock().UnixMilli()}, recs)
 	if err != nil {
 		a.logger.Error("build group records", "err", err)
-		a.root.Send(a.self, groupAppended{errorCode: kerr.UnknownServerError.Code})
+		a.selfSend(groupAppended{errorCode: kerr.UnknownServerError.Code})
 		return
 	}
 	sum, err := batch.Validate(b, part.BatchOptions())
 	if err != nil {
 		a.logger.Error("group records rejected by the offsets topic", "bytes", len(b), "err", err)
-		a.root.Send(a.self, groupAppended{errorCode: kerr.MessageTooLarge.Code})
+		a.selfSend(groupAppended{errorCode: kerr.MessageTooLarge.Code})
 		return
 	}
 	reply := make(chan ProduceResult, 1)
-	part.Produce(ProduceRequest{Records: b, Acks: -1, Reply: reply, Summary: BatchSummary{
+	part.Produce(ProduceRequest{Records: b, Acks: -1, Reply: reply,
+		// Kafka's offsets.commit.timeout.ms: an ISR that cannot complete
+		// the write fails it instead of holding the group's appends.
+		DeadlineMs: a.clock().UnixMilli() + offsetsCommitTimeoutMs, Summary: BatchSummary{
 		NumBatches: sum.NumBatches, NumRecords: sum.NumRecords, OffsetCount: sum.OffsetCount,
 		MaxTimestamp: sum.MaxTimestamp, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, LastSequence: -1,
 	}})
@@ -147,6 +150,17 @@ func (a *groupActor) append(ap *group.Append) {
 		r := <-reply
 		root.Send(self, groupAppended{errorCode: r.ErrorCode})
 	}()
+}
+
+// offsetsCommitTimeoutMs bounds one append to the offsets topic (Kafka's
+// offsets.commit.timeout.ms default).
+const offsetsCommitTimeoutMs = 5000
+
+// selfSend delivers msg to this actor from another goroutine: sending to
+// its own bounded mailbox from Receive would wait forever if it is full.
+func (a *groupActor) selfSend(msg any) {
+	self, root := a.self, a.root
+	go root.Send(self, msg)
 }
 
 // armTimer keeps one timer set for the core's next deadline (as the

@@ -71,6 +71,16 @@ type groupShard struct {
 	ready  bool // loaded and not unloaded
 }
 
+// failed reports whether the shard's load ended in an error.
+func (s *groupShard) failed() bool {
+	select {
+	case <-s.loaded:
+		return s.loadErr != nil
+	default:
+		return false
+	}
+}
+
 type groupActorRef struct {
 	pid   *actor.PID
 	actor *groupActor
@@ -98,9 +108,10 @@ func (g *Groups) Load(p int32, leaderEpoch int32) {
 		return
 	}
 	if s := g.shards[p]; s != nil {
-		if s.leaderEpoch == leaderEpoch {
+		if s.leaderEpoch == leaderEpoch && !s.failed() {
 			return
 		}
+		// A new epoch, or a load that failed: (re)load.
 		g.unloadLocked(p)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -108,6 +119,17 @@ func (g *Groups) Load(p int32, leaderEpoch int32) {
 		groups: map[string]*groupActorRef{}}
 	g.shards[p] = s
 	go g.load(ctx, s)
+}
+
+// reloadFailed loads offsets partition p again if s, whose load failed,
+// is still its shard (leadership has not moved meanwhile).
+func (g *Groups) reloadFailed(p int32, s *groupShard) {
+	g.mu.Lock()
+	same := g.shards[p] == s
+	g.mu.Unlock()
+	if same {
+		g.Load(p, s.leaderEpoch)
+	}
 }
 
 // Unload stops coordinating the groups of offsets partition p (its
@@ -329,9 +351,16 @@ func (g *Groups) Group(id string) (*GroupHandle, error) {
 		select {
 		case <-s.loaded:
 			if s.loadErr != nil {
-				return nil, fmt.Errorf("offsets partition %d failed to load: %w", p, kerr.CoordinatorNotAvailable)
+				// Try again; the client retries meanwhile.
+				go g.reloadFailed(p, s)
+				return nil, fmt.Errorf("offsets partition %d failed to load (%v); loading it again: %w", p, s.loadErr, kerr.CoordinatorLoadInProgress)
 			}
-			return nil, fmt.Errorf("offsets partition %d is unloaded: %w", p, kerr.NotCoordinator)
+			s.mu.Lock()
+			ready = s.ready // the load may have finished just now
+			s.mu.Unlock()
+			if !ready {
+				return nil, fmt.Errorf("offsets partition %d is unloaded: %w", p, kerr.NotCoordinator)
+			}
 		default:
 			return nil, fmt.Errorf("offsets partition %d is loading: %w", p, kerr.CoordinatorLoadInProgress)
 		}

@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+
 	"github.com/troupe-io/troupe/cluster/config"
 	"github.com/troupe-io/troupe/cluster/membership"
 	"github.com/troupe-io/troupe/cluster/transport"
@@ -104,8 +106,13 @@ func (j *raftJournal) Append(recs []metadata.Record) (int64, error) {
 	}
 	idx, err := j.node.Load().Propose(ctx, data)
 	if err != nil {
-		if errors.Is(err, quorum.ErrNotLeader) {
+		if errors.Is(err, quorum.ErrNotLeader) || errors.Is(err, quorum.ErrProposalDropped) || errors.Is(err, quorum.ErrStopped) {
+			// No controller here (any more): the caller retries on the
+			// new one.
 			return 0, fmt.Errorf("%v: %w", err, metadata.ErrNotController)
+		}
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) {
+			return 0, fmt.Errorf("metadata proposal not committed: %v: %w", err, kerr.RequestTimedOut)
 		}
 		return 0, err
 	}
@@ -357,12 +364,7 @@ func (n *Node) brokerLoop(ctx context.Context) {
 }
 
 func isStaleRegistration(err error) bool {
-	var re *remoteErr
-	if errors.As(err, &re) {
-		s := re.kerr.Error()
-		return strings.Contains(s, "STALE_BROKER_EPOCH") || strings.Contains(s, "BROKER_ID_NOT_REGISTERED")
-	}
-	return false
+	return errors.Is(err, kerr.StaleBrokerEpoch) || errors.Is(err, kerr.BrokerIDNotRegistered)
 }
 
 // controllerTickLoop lets the active controller fence brokers whose

@@ -219,6 +219,7 @@ func Start(cfg *config.Config, logger *slog.Logger) (*Node, error) {
 	// After the server exists, so the metrics handlers may read it.
 	if cfg.MetricsListener != "" {
 		if n.metrics, err = startMetrics(n, cfg.MetricsListener); err != nil {
+			n.listener.Close() // the server never served it, so closeStorage would not
 			return nil, err
 		}
 	}
@@ -435,7 +436,14 @@ func (n *Node) reconcileLoop() {
 		case <-n.reconcileCh:
 		}
 		if err := n.reconcile(n.controller.Image()); err != nil {
-			n.logger.Error("apply metadata change", "err", err)
+			n.logger.Error("apply metadata change; retrying in a second", "err", err)
+			// A quiet cluster may bring no other change to retry on.
+			time.AfterFunc(time.Second, func() {
+				select {
+				case n.reconcileCh <- struct{}{}:
+				default:
+				}
+			})
 		}
 	}
 }

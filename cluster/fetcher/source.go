@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,6 +264,14 @@ func (s *source) collect(ask []*followed, replies <-chan actors.FollowerState, a
 	t := time.NewTimer(s.f.cfg.RequestTimeout)
 	defer t.Stop()
 	answered := make([]bool, len(ask))
+	// A change seen here is passed on to the loop once this round ends;
+	// putting the token back at once would make this select spin on it.
+	renotify := false
+	defer func() {
+		if renotify {
+			s.notify()
+		}
+	}()
 	for n := 0; n < len(ask); {
 		select {
 		case st := <-replies:
@@ -272,7 +282,7 @@ func (s *source) collect(ask []*followed, replies <-chan actors.FollowerState, a
 			}
 		case <-s.changed:
 			n += s.dropUnfollowed(ask, answered)
-			s.notify() // for the loop, after this round
+			renotify = true
 		case <-t.C:
 			s.log.Warn("follower partitions did not answer the fetcher in time", "waiting", len(ask)-n)
 			return true
@@ -311,6 +321,13 @@ func (s *source) fetchRound(ready []*followed) bool {
 	req.MaxBytes = cfg.ResponseMaxBytes
 	req.SessionID, req.SessionEpoch = 0, -1 // sessionless: every fetch is complete
 	clear(s.byPartition)
+	// One entry per topic: ready comes from a map, so order it first.
+	slices.SortFunc(ready, func(a, b *followed) int {
+		if c := strings.Compare(a.id.Topic, b.id.Topic); c != 0 {
+			return c
+		}
+		return int(a.id.Partition - b.id.Partition)
+	})
 	for _, fp := range ready {
 		if n := len(req.Topics); n == 0 || req.Topics[n-1].Topic != fp.id.Topic {
 			rt := kmsg.NewFetchRequestTopic()
