@@ -142,9 +142,9 @@ func (a *groupActor) append(ap *group.Append) {
 		// Kafka's offsets.commit.timeout.ms: an ISR that cannot complete
 		// the write fails it instead of holding the group's appends.
 		DeadlineMs: a.clock().UnixMilli() + offsetsCommitTimeoutMs, Summary: BatchSummary{
-		NumBatches: sum.NumBatches, NumRecords: sum.NumRecords, OffsetCount: sum.OffsetCount,
-		MaxTimestamp: sum.MaxTimestamp, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, LastSequence: -1,
-	}})
+			NumBatches: sum.NumBatches, NumRecords: sum.NumRecords, OffsetCount: sum.OffsetCount,
+			MaxTimestamp: sum.MaxTimestamp, ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1, LastSequence: -1,
+		}})
 	self, root := a.self, a.root
 	go func() {
 		r := <-reply
