@@ -2,7 +2,6 @@ package partlog
 
 import (
 	"cmp"
-	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -15,6 +14,8 @@ import (
 	"github.com/cockroachdb/errors/oserror"
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/troupe-io/troupe/internal/pebblelog"
 )
 
 // indexDirName is the Pebble database inside Options.Dir. A log directory
@@ -131,7 +132,7 @@ func Open(opts Options) (*Store, error) {
 	}
 	db, err := pebble.Open(s.fs.PathJoin(s.dir, indexDirName), &pebble.Options{
 		FS:     s.fs,
-		Logger: pebbleLogger{s.logger},
+		Logger: pebblelog.Logger{L: s.logger, Owner: "partlog"},
 	})
 	if err != nil {
 		return nil, fmt.Errorf("partlog: open index in %s: %w", s.dir, err)
@@ -431,26 +432,4 @@ func (s *Store) forget(id LogID, l *Log) {
 		delete(s.logs, id)
 	}
 	s.mu.Unlock()
-}
-
-// pebbleLogger routes Pebble's messages to slog: its routine chatter at
-// debug level, errors at error level.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	if p.l.Enabled(context.Background(), slog.LevelDebug) {
-		p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-	}
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-// Fatalf is Pebble reporting a broken invariant of its own; it expects
-// not to return, so panic rather than exiting the process from a library.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "component", "pebble")
-	panic("partlog: pebble: " + msg)
 }

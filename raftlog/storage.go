@@ -1,7 +1,6 @@
 package raftlog
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,6 +12,8 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/troupe-io/troupe/internal/pebblelog"
 )
 
 // Options configures Open.
@@ -108,7 +109,7 @@ func Open(opts Options) (*Storage, error) {
 	if err := createDirDurably(fs, opts.Dir); err != nil {
 		return nil, err
 	}
-	db, err := pebble.Open(opts.Dir, &pebble.Options{FS: fs, Logger: pebbleLogger{logger}})
+	db, err := pebble.Open(opts.Dir, &pebble.Options{FS: fs, Logger: pebblelog.Logger{L: logger, Owner: "raftlog"}})
 	if err != nil {
 		return nil, fmt.Errorf("raftlog: open pebble in %s: %w", opts.Dir, err)
 	}
@@ -484,26 +485,4 @@ func (s *Storage) readSnapshot() (*pb.Snapshot, error) {
 		return nil, fmt.Errorf("raftlog: snapshot: %w", err)
 	}
 	return pb.EnsureSnapshot(snap), nil
-}
-
-// pebbleLogger routes Pebble's messages to slog: routine ones at debug
-// level, errors at error level.
-type pebbleLogger struct{ l *slog.Logger }
-
-func (p pebbleLogger) Infof(format string, args ...any) {
-	if p.l.Enabled(context.Background(), slog.LevelDebug) {
-		p.l.Debug(fmt.Sprintf(format, args...), "component", "pebble")
-	}
-}
-
-func (p pebbleLogger) Errorf(format string, args ...any) {
-	p.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
-}
-
-// Fatalf is Pebble reporting a broken invariant of its own. Pebble does not
-// expect it to return; panicking keeps a library from exiting the process.
-func (p pebbleLogger) Fatalf(format string, args ...any) {
-	msg := fmt.Sprintf(format, args...)
-	p.l.Error(msg, "component", "pebble")
-	panic("raftlog: pebble: " + msg)
 }

@@ -11,6 +11,8 @@ import (
 	"go.etcd.io/raft/v3"
 	pb "go.etcd.io/raft/v3/raftpb"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/troupe-io/troupe/internal/pebblelog"
 )
 
 // TestConformsToMemoryStorage drives a Storage and a raft.MemoryStorage
@@ -320,7 +322,7 @@ func TestOpenDetectsDamage(t *testing.T) {
 				t.Fatal(err)
 			}
 
-			db, err := pebble.Open("/raft", &pebble.Options{FS: fs, Logger: pebbleLogger{quietLogger()}})
+			db, err := pebble.Open("/raft", &pebble.Options{FS: fs, Logger: pebblelog.Logger{L: quietLogger(), Owner: "raftlog"}})
 			if err != nil {
 				t.Fatal(err)
 			}
