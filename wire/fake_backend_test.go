@@ -366,14 +366,7 @@ func (p *fakePartition) Fetch(req actors.FetchRequest) {
 		res.ErrorCode = kerr.OffsetOutOfRange.Code
 	}
 	p.mu.Unlock()
-	p.send(func() bool {
-		select {
-		case req.Reply <- res:
-			return true
-		default:
-			return false
-		}
-	})
+	p.send(offer(req.Reply, res))
 }
 
 func (p *fakePartition) Watch(req actors.WatchRequest) {
@@ -400,14 +393,7 @@ func (p *fakePartition) ListOffsets(req actors.ListOffsetsRequest) {
 		res.Offset = p.hwm
 	}
 	p.mu.Unlock()
-	p.send(func() bool {
-		select {
-		case req.Reply <- res:
-			return true
-		default:
-			return false
-		}
-	})
+	p.send(offer(req.Reply, res))
 }
 
 func (p *fakePartition) DeleteRecords(req actors.DeleteRecordsRequest) {
@@ -424,42 +410,21 @@ func (p *fakePartition) DeleteRecords(req actors.DeleteRecordsRequest) {
 	}
 	res.LowWatermark = p.logStart
 	p.mu.Unlock()
-	p.send(func() bool {
-		select {
-		case req.Reply <- res:
-			return true
-		default:
-			return false
-		}
-	})
+	p.send(offer(req.Reply, res))
 }
 
 // The fake has no replicas: replica fetches and epoch lookups are answered
 // NOT_LEADER_OR_FOLLOWER, and a replica watch is a watch.
 func (p *fakePartition) ReplicaFetch(req actors.ReplicaFetchRequest) {
 	res := actors.FetchResult{Tag: req.Tag, ErrorCode: kerr.NotLeaderForPartition.Code, HighWatermark: -1, LastStableOffset: -1, LogStartOffset: -1, LogEndOffset: -1}
-	p.send(func() bool {
-		select {
-		case req.Reply <- res:
-			return true
-		default:
-			return false
-		}
-	})
+	p.send(offer(req.Reply, res))
 }
 
 func (p *fakePartition) ReplicaWatch(req actors.WatchRequest) { p.Watch(req) }
 
 func (p *fakePartition) OffsetForLeaderEpoch(req actors.EpochRequest) {
 	res := actors.EpochResult{Tag: req.Tag, ErrorCode: kerr.NotLeaderForPartition.Code, LeaderEpoch: -1, EndOffset: -1}
-	p.send(func() bool {
-		select {
-		case req.Reply <- res:
-			return true
-		default:
-			return false
-		}
-	})
+	p.send(offer(req.Reply, res))
 }
 
 // produced returns copies of the produced record sets, in order.
@@ -471,6 +436,19 @@ func (p *fakePartition) produced() [][]byte {
 		out[i] = slices.Clone(b)
 	}
 	return out
+}
+
+// offer is a non-blocking send of v on ch, for send: an actor never
+// blocks on a reply channel.
+func offer[T any](ch chan<- T, v T) func() bool {
+	return func() bool {
+		select {
+		case ch <- v:
+			return true
+		default:
+			return false
+		}
+	}
 }
 
 func (p *fakePartition) send(try func() bool) {
