@@ -3,6 +3,7 @@ package wire
 import (
 	"context"
 	"errors"
+	"slices"
 	"strconv"
 	"time"
 
@@ -287,22 +288,13 @@ func addProduceLeaderHints(resp *kmsg.ProduceResponse, img *metadata.Image) {
 				continue
 			}
 			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
-			if !hasProduceBroker(resp.Brokers, leader) {
+			if !slices.ContainsFunc(resp.Brokers, func(x kmsg.ProduceResponseBroker) bool { return x.NodeID == leader }) {
 				resp.Brokers = append(resp.Brokers, kmsg.ProduceResponseBroker{
 					NodeID: b.ID, Host: b.Host, Port: b.Port, Rack: rackPtr(b.Rack),
 				})
 			}
 		}
 	}
-}
-
-func hasProduceBroker(bs []kmsg.ProduceResponseBroker, id int32) bool {
-	for i := range bs {
-		if bs[i].NodeID == id {
-			return true
-		}
-	}
-	return false
 }
 
 // The helpers below are shared by the data-path handlers (produce, fetch,

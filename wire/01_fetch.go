@@ -1,6 +1,7 @@
 package wire
 
 import (
+	"slices"
 	"time"
 
 	"github.com/twmb/franz-go/pkg/kerr"
@@ -698,20 +699,11 @@ func (op *fetchOp) addLeaderHints(resp *kmsg.FetchResponse) {
 				continue
 			}
 			sp.CurrentLeader.LeaderID, sp.CurrentLeader.LeaderEpoch = leader, epoch
-			if op.version >= 16 && !hasFetchBroker(resp.Brokers, leader) {
+			if op.version >= 16 && !slices.ContainsFunc(resp.Brokers, func(x kmsg.FetchResponseBroker) bool { return x.NodeID == leader }) {
 				resp.Brokers = append(resp.Brokers, kmsg.FetchResponseBroker{
 					NodeID: b.ID, Host: b.Host, Port: b.Port, Rack: rackPtr(b.Rack),
 				})
 			}
 		}
 	}
-}
-
-func hasFetchBroker(bs []kmsg.FetchResponseBroker, id int32) bool {
-	for i := range bs {
-		if bs[i].NodeID == id {
-			return true
-		}
-	}
-	return false
 }
