@@ -119,6 +119,12 @@ func startMember(t testing.TB, tn *testNode, name, grp, topic string, opts ...kg
 			ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 			fs := cl.PollFetches(ctx)
 			cancel()
+			// Record what was polled before looking at stop: the client
+			// commits polled records when it leaves, so a batch dropped
+			// here would be read by nobody.
+			m.mu.Lock()
+			fs.EachRecord(func(r *kgo.Record) { m.seen = append(m.seen, string(r.Value)) })
+			m.mu.Unlock()
 			select {
 			case <-m.stop:
 				return
@@ -127,9 +133,6 @@ func startMember(t testing.TB, tn *testNode, name, grp, topic string, opts ...kg
 			if fs.IsClientClosed() {
 				return
 			}
-			m.mu.Lock()
-			fs.EachRecord(func(r *kgo.Record) { m.seen = append(m.seen, string(r.Value)) })
-			m.mu.Unlock()
 		}
 	}()
 	t.Cleanup(m.close)
