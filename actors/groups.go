@@ -2,8 +2,6 @@ package actors
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,7 +13,6 @@ import (
 	"github.com/twmb/franz-go/pkg/kerr"
 
 	"github.com/troupe-io/troupe/actors/group"
-	"github.com/troupe-io/troupe/batch"
 )
 
 // groupMailboxSize bounds a group actor's mailbox. A group's requests come
@@ -23,10 +20,6 @@ import (
 // heartbeat, a commit), so this is plenty; a full mailbox blocks the
 // sending connection, which is the backpressure we want.
 const groupMailboxSize = 256
-
-// loadFetchBytes is how much of the offsets partition one read of a load
-// asks for.
-const loadFetchBytes = 4 << 20
 
 // GroupsConfig is what the group coordinators of a node need.
 type GroupsConfig struct {
@@ -38,6 +31,9 @@ type GroupsConfig struct {
 	OffsetsPartition func(p int32) *Partition
 	// Topics returns the current metadata as the group cores see it.
 	Topics func() group.TopicView
+	// NewMemberID draws a member id for a client (nil: random UUIDs from
+	// crypto/rand, see MemberIDs).
+	NewMemberID func(clientID string) string
 	// Logger (nil: the host's).
 	Logger *slog.Logger
 }
@@ -50,6 +46,8 @@ type Groups struct {
 	cfg    GroupsConfig
 	clock  func() time.Time
 	logger *slog.Logger
+	// newMemberID draws member ids (GroupsConfig.NewMemberID).
+	newMemberID func(clientID string) string
 
 	mu     sync.Mutex
 	shards map[int32]*groupShard
@@ -93,7 +91,12 @@ func NewGroups(h *Host, cfg GroupsConfig) *Groups {
 	if logger == nil {
 		logger = h.logger
 	}
-	return &Groups{system: h.system, cfg: cfg, clock: h.clock, logger: logger, shards: map[int32]*groupShard{}}
+	ids := cfg.NewMemberID
+	if ids == nil {
+		ids = newMemberID
+	}
+	return &Groups{system: h.system, cfg: cfg, clock: h.clock, logger: logger, newMemberID: ids,
+		shards: map[int32]*groupShard{}}
 }
 
 // Load makes this node the coordinator of offsets partition p at
@@ -211,8 +214,8 @@ func (g *Groups) load(ctx context.Context, s *groupShard) {
 		"groups", len(groups), "took", g.clock().Sub(started).Round(time.Microsecond).String())
 }
 
-// readPartition replays offsets partition p from its start to its high
-// watermark.
+// readPartition replays offsets partition p from its start to its log
+// end (see replayOffsets), once its partition actor runs.
 func (g *Groups) readPartition(ctx context.Context, p int32) (map[string]*group.Loaded, error) {
 	var part *Partition
 	// The partition actor may start just after the metadata said this
@@ -230,101 +233,14 @@ func (g *Groups) readPartition(ctx context.Context, p int32) (map[string]*group.
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-	// Read the partition's own log up to its end, not only to the high
-	// watermark: right after a failover the new leader's high watermark
-	// lags what the ISR acknowledged until its followers fetch again, and
-	// everything in the leader's log stays (followers truncate to it).
-	var (
-		rp      group.Replayer
-		buf     []byte
-		scratch []byte
-		fr      = make(chan FetchResult, 1)
-	)
-	off, end := int64(0), int64(-1)
-	for end < 0 || off < end {
-		part.ReadLocal(LocalReadRequest{Offset: off, MaxBytes: loadFetchBytes, Reply: fr})
-		var r FetchResult
-		select {
-		case r = <-fr:
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		}
-		if end < 0 {
-			end = r.LogEndOffset
-		}
-		if r.ErrorCode == kerr.OffsetOutOfRange.Code && off < r.LogStartOffset {
-			r.Records.Release()
-			off = r.LogStartOffset
-			continue
-		}
-		if r.ErrorCode != 0 {
-			r.Records.Release()
-			return nil, fmt.Errorf("read offsets partition %d at %d: %w", p, off, kerr.ErrorForCode(r.ErrorCode))
-		}
-		var err error
-		buf, err = r.Records.AppendTo(buf[:0])
-		r.Records.Release()
-		if err != nil {
-			return nil, fmt.Errorf("read offsets partition %d at %d: %w", p, off, err)
-		}
-		next := off
-		it := batch.NewIter(buf)
-		for {
-			h, b, ok := it.Next()
-			if !ok {
-				break
-			}
-			if h.LastOffset() < off || h.IsControl() {
-				next = max(next, h.LastOffset()+1)
-				continue
-			}
-			payload, err := batch.Payload(b, scratch[:0])
-			if err != nil {
-				return nil, fmt.Errorf("offsets partition %d batch at %d: %w", p, h.BaseOffset, err)
-			}
-			if h.Codec() != batch.CodecNone {
-				scratch = payload
-			}
-			ri := batch.NewRecordIter(payload, h.NumRecords)
-			for {
-				rec, ok := ri.Next()
-				if !ok {
-					break
-				}
-				if h.BaseOffset+int64(rec.OffsetDelta) < off {
-					continue
-				}
-				if err := rp.Add(rec.Key, rec.Value); err != nil {
-					g.logger.Warn("skipping unreadable record in the offsets topic", "partition", p,
-						"offset", h.BaseOffset+int64(rec.OffsetDelta), "err", err)
-				}
-			}
-			if err := ri.Err(); err != nil {
-				return nil, fmt.Errorf("offsets partition %d batch at %d: %w", p, h.BaseOffset, err)
-			}
-			next = max(next, h.LastOffset()+1)
-		}
-		if err := it.Err(); err != nil {
-			return nil, fmt.Errorf("offsets partition %d at %d: %w", p, off, err)
-		}
-		if next == off {
-			// Nothing readable at off: the end, or (off < end) a log that
-			// does not progress; do not spin.
-			if off >= end {
-				break
-			}
-			return nil, fmt.Errorf("offsets partition %d: no progress reading at %d (log end %d)", p, off, end)
-		}
-		off = next
-	}
-	return rp.Groups(), nil
+	return replayOffsets(ctx, part, p, g.logger)
 }
 
 // spawn starts the actor of group id. Called with s.mu held.
 func (g *Groups) spawn(s *groupShard, id string, loaded *group.Loaded, nowMs int64) *groupActorRef {
 	a := &groupActor{
-		groups: g, shard: s, core: group.New(id, g.cfg.Settings, loaded, nowMs), clock: g.clock,
-		logger: g.logger.With("group", id), root: g.system.Root, pending: map[int64]pendingGroupReply{}, timerAt: -1,
+		groups: g, shard: s, cell: newGroupCell(id, g.cfg.Settings, loaded, nowMs), clock: g.clock,
+		logger: g.logger.With("group", id), root: g.system.Root, timerAt: -1,
 	}
 	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(actor.Bounded(groupMailboxSize)))
 	pid := g.system.Root.Spawn(props)
@@ -435,25 +351,6 @@ func (g *Groups) retire(s *groupShard, id string) {
 	}
 	delete(s.groups, id)
 	g.system.Root.Stop(ref.pid)
-}
-
-// newMemberID returns clientID-UUID, Kafka's member id form.
-func newMemberID(clientID string) string {
-	var b [16]byte
-	_, _ = rand.Read(b[:])
-	b[6] = b[6]&0x0f | 0x40
-	b[8] = b[8]&0x3f | 0x80
-	var u [36]byte
-	hex.Encode(u[0:8], b[0:4])
-	u[8] = '-'
-	hex.Encode(u[9:13], b[4:6])
-	u[13] = '-'
-	hex.Encode(u[14:18], b[6:8])
-	u[18] = '-'
-	hex.Encode(u[19:23], b[8:10])
-	u[23] = '-'
-	hex.Encode(u[24:], b[10:])
-	return clientID + "-" + string(u[:])
 }
 
 // errAppendNoPartition is logged when the offsets partition is gone.

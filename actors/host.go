@@ -1,7 +1,6 @@
 package actors
 
 import (
-	"fmt"
 	"log/slog"
 	"sync"
 	"sync/atomic"
@@ -75,9 +74,6 @@ func (h *Host) EnableReplication(localID int32, alterISR AlterISRFunc) {
 	h.localID, h.alterISR = localID, alterISR
 }
 
-// tick is the message a partition's timer sends its actor.
-type tick struct{}
-
 // Partition returns the running partition, or nil.
 func (h *Host) Partition(topic string, index int32) *Partition {
 	h.mu.RLock()
@@ -121,36 +117,26 @@ func (h *Host) StartReplica(id partlog.LogID, cfg PartitionConfig, role ReplicaR
 	return h.spawn(id, cfg, func() *partition.Core { return partition.NewReplica(cfg.Core, h.localID) }, &role)
 }
 
-// spawn opens the log, recovers the core newCore makes, and spawns the
-// actor; role, when not nil, is the first message it handles.
+// spawn opens the log, recovers the core newCore makes into a cell, and
+// spawns the actor hosting it; role, when not nil, is the first message
+// it handles.
 func (h *Host) spawn(id partlog.LogID, cfg PartitionConfig, newCore func() *partition.Core, role *ReplicaRole) error {
-	l, err := h.store.OpenLog(id, cfg.Log)
-	if err != nil {
-		return fmt.Errorf("start partition %s-%d: %w", id.Topic, id.Partition, err)
+	a := &partitionActor{
+		clock: h.clock, root: h.system.Root,
+		syncReq: make(chan struct{}, 1), syncStop: make(chan struct{}), syncDone: make(chan struct{}),
 	}
-	// OpenLog leaves everything below EndOffset durable (what it trusted
-	// was synced before, what it scanned it fsyncs), which is what
-	// Recovered promises the core: no second fsync here.
-	rec, err := h.recoverProducers(l)
-	if err != nil {
-		l.Close()
-		return fmt.Errorf("start partition %s-%d: rebuild producer state: %w", id.Topic, id.Partition, err)
+	var alterISR AlterISRFunc
+	if role != nil {
+		alterISR = h.alterISR
 	}
-	core := newCore()
-	core.Step(partition.Recovered{LogStart: l.StartOffset(), LogEnd: l.EndOffset(), ProducerBatches: rec.batches,
-		SnapshotEnd: rec.end, HighWatermark: rec.highWatermark, NowMs: h.clock().UnixMilli()})
-	_ = core.Ready()
+	cell, err := openCell(h.store, id, cfg, newCore, role != nil, h.localID, alterISR, a, h.logger)
+	if err != nil {
+		return err
+	}
+	a.cell = cell
 
 	p := &Partition{root: h.system.Root, cfg: cfg, replicated: role != nil}
 	p.validate.Store(&cfg.Validate)
-	a := &partitionActor{
-		id: id, core: core, log: l, clock: h.clock, logger: h.logger.With("topic", id.Topic, "partition", id.Partition),
-		syncReq: make(chan struct{}, 1), syncStop: make(chan struct{}), syncDone: make(chan struct{}),
-		timerAt: -1, root: h.system.Root,
-	}
-	if role != nil {
-		a.replicated, a.localID, a.alterISR = true, h.localID, h.alterISR
-	}
 	bounded := actor.Bounded(mailboxSize)
 	props := actor.PropsFromProducer(func() actor.Actor { return a }, actor.WithMailbox(func() actor.Mailbox {
 		a.mailbox = bounded()
@@ -167,45 +153,6 @@ func (h *Host) spawn(id partlog.LogID, cfg PartitionConfig, newCore func() *part
 	h.parts[id] = p
 	h.mu.Unlock()
 	return nil
-}
-
-// recovered is what start-up reads back besides the log itself.
-type recovered struct {
-	batches []partition.ProducerBatch
-	// end is the log end the producer snapshot covers (0: none).
-	end int64
-	// highWatermark is the one checkpointed with the snapshot (0: none).
-	highWatermark int64
-}
-
-// recoverProducers rebuilds the idempotent producers' batches: the last
-// snapshot, then every batch the log indexed from the snapshot's end on.
-// Without a (readable) snapshot it replays the whole log.
-func (h *Host) recoverProducers(l *partlog.Log) (recovered, error) {
-	var rec recovered
-	from := l.StartOffset()
-	snapEnd, data, ok, err := l.LoadSnapshot()
-	if err != nil {
-		return rec, err
-	}
-	if ok {
-		if snap, hw, err := decodeProducerSnapshot(data); err != nil {
-			h.logger.Warn("ignoring unreadable producer snapshot; replaying the whole log", "log", l.ID().String(), "err", err)
-		} else {
-			rec.batches, rec.end, rec.highWatermark = snap, snapEnd, hw
-			from = max(from, min(snapEnd, l.EndOffset()))
-		}
-	}
-	err = l.Batches(from, func(b partlog.BatchInfo) bool {
-		if b.ProducerID >= 0 {
-			rec.batches = append(rec.batches, partition.ProducerBatch{
-				BaseOffset: b.BaseOffset, LastOffset: b.LastOffset, ProducerID: b.ProducerID,
-				ProducerEpoch: b.ProducerEpoch, BaseSequence: b.BaseSequence, TimestampMs: b.MaxTimestamp,
-			})
-		}
-		return true
-	})
-	return rec, err
 }
 
 // Stop stops a partition's actor after it has finished the messages
@@ -285,7 +232,7 @@ func (p *Partition) ReplicaFetch(r ReplicaFetchRequest) { p.root.Send(p.pid, &r)
 // ReplicaWatch parks a one-shot wake-up until the leader's log grows past
 // r.Offset (a follower's long poll), the leadership changes, or
 // r.DeadlineMs passes.
-func (p *Partition) ReplicaWatch(r WatchRequest) { p.root.Send(p.pid, &replicaWatch{r}) }
+func (p *Partition) ReplicaWatch(r WatchRequest) { p.root.Send(p.pid, &ReplicaWatchRequest{r}) }
 
 // OffsetForLeaderEpoch answers where an epoch ends in the log.
 func (p *Partition) OffsetForLeaderEpoch(r EpochRequest) { p.root.Send(p.pid, &r) }

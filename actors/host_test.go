@@ -40,7 +40,6 @@ func TestRecoverProducersFromSnapshotAndLog(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer l.Close()
-	h := &Host{logger: logger}
 
 	appendBatch(t, l, 7, 0, 2) // offsets 0-1
 	appendBatch(t, l, 8, 0, 1) // offset 2
@@ -55,7 +54,7 @@ func TestRecoverProducersFromSnapshotAndLog(t *testing.T) {
 	}
 	appendBatch(t, l, 7, 2, 1) // offset 3, after the snapshot
 
-	rec, err := h.recoverProducers(l)
+	rec, err := recoverProducers(l, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +67,7 @@ func TestRecoverProducersFromSnapshotAndLog(t *testing.T) {
 	if err := l.SaveSnapshot(3, []byte{42}); err != nil {
 		t.Fatal(err)
 	}
-	rec, err = h.recoverProducers(l)
+	rec, err = recoverProducers(l, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,6 +6,8 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/troupe-io/troupe/internal/mutation"
 )
 
 // partState is a partition's leadership and placement while a command
@@ -143,16 +145,23 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 		return Partition{}, err
 	}
 	where := fmt.Sprintf("alter partition %s/%d", topic, partition)
-	switch {
-	case leaderEpoch > p.LeaderEpoch || partitionEpoch > p.PartitionEpoch:
+	if leaderEpoch > p.LeaderEpoch || partitionEpoch > p.PartitionEpoch {
 		return Partition{}, fmt.Errorf("%s: epochs %d/%d are newer than this controller's %d/%d: %w",
 			where, leaderEpoch, partitionEpoch, p.LeaderEpoch, p.PartitionEpoch, ErrNotController)
-	case leaderID != p.Leader || leaderID < 0:
-		return Partition{}, fmt.Errorf("%s: broker %d is not the leader (%d is): %w", where, leaderID, p.Leader, kerr.NotLeaderForPartition)
-	case leaderEpoch < p.LeaderEpoch:
-		return Partition{}, fmt.Errorf("%s: leader epoch %d is older than %d: %w", where, leaderEpoch, p.LeaderEpoch, kerr.FencedLeaderEpoch)
-	case partitionEpoch != p.PartitionEpoch:
-		return Partition{}, fmt.Errorf("%s: partition epoch %d is not the current %d: %w", where, partitionEpoch, p.PartitionEpoch, kerr.InvalidUpdateVersion)
+	}
+	if err := fenceStaleLeader(where, p, leaderID, leaderEpoch, partitionEpoch); err != nil {
+		if !mutation.On(mutation.StaleLeaderWrites) {
+			return Partition{}, err
+		}
+		// Broken on purpose (sim mutation check): take the ISR a deposed
+		// or out-of-date leader asks for. The unbroken controller fences
+		// it here, so only the current leader, knowing the current ISR,
+		// ever changes the ISR, and a leader that lost its leadership
+		// cannot shrink the ISR to itself and commit writes alone. The
+		// checks below still hold the new ISR to live replicas, and
+		// keepValidLeader keeps the image valid (a leader in its ISR).
+	}
+	switch {
 	case len(newISR) == 0 || hasDuplicates(newISR):
 		return Partition{}, fmt.Errorf("%s: isr %v is empty or lists a broker twice: %w", where, newISR, kerr.InvalidRequest)
 	case !slices.Contains(newISR, leaderID):
@@ -168,9 +177,12 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 	}
 	s := stateOf(p)
 	s.isr = slices.Clone(newISR)
-	if maybeCompleteReassignment(&s) {
-		keepValidLeader(&s, img.LiveBroker)
-	}
+	maybeCompleteReassignment(&s)
+	// The requester leads and is a live member of the new ISR, so the
+	// leadership moves only when a completed reassignment removed it (or,
+	// under StaleLeaderWrites, when a stale leader's ISR left the current
+	// leader out).
+	keepValidLeader(&s, img.LiveBroker)
 	if rec := s.diff(t.ID, p); rec != nil {
 		if err := c.commitLocked([]Record{{Type: RecordPartitionChange, PartitionChange: rec}}); err != nil {
 			return Partition{}, err
@@ -178,6 +190,22 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 	}
 	np, _ := c.img.Load().Partition(topic, partition)
 	return *np, nil
+}
+
+// fenceStaleLeader refuses an AlterPartition from anyone but the current
+// leader in the current epochs: NOT_LEADER_OR_FOLLOWER, then
+// FENCED_LEADER_EPOCH, then INVALID_UPDATE_VERSION (epochs newer than the
+// image's are refused before, as NOT_CONTROLLER).
+func fenceStaleLeader(where string, p *Partition, leaderID, leaderEpoch, partitionEpoch int32) error {
+	switch {
+	case leaderID != p.Leader || leaderID < 0:
+		return fmt.Errorf("%s: broker %d is not the leader (%d is): %w", where, leaderID, p.Leader, kerr.NotLeaderForPartition)
+	case leaderEpoch < p.LeaderEpoch:
+		return fmt.Errorf("%s: leader epoch %d is older than %d: %w", where, leaderEpoch, p.LeaderEpoch, kerr.FencedLeaderEpoch)
+	case partitionEpoch != p.PartitionEpoch:
+		return fmt.Errorf("%s: partition epoch %d is not the current %d: %w", where, partitionEpoch, p.PartitionEpoch, kerr.InvalidUpdateVersion)
+	}
+	return nil
 }
 
 // ElectionType is ElectLeaders' kind of election, with Kafka's values.

@@ -158,11 +158,23 @@ func handleProduce(s *Server, req *request) reply {
 // connection's end) stops the wait early: nobody will read the answer.
 //
 // It reports whether every sent partition was answered.
+//
+// An answer already there is taken before done or the timer is looked
+// at, so that once every answer is in the outcome does not depend on the
+// clock or on select's random choice (the simulator relies on it, see
+// inproc.go).
 func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, results <-chan actors.ProduceResult, sent int, wait time.Duration, done <-chan struct{}) bool {
 	timer := time.NewTimer(wait)
 	defer timer.Stop()
 	for answered := 0; answered < sent; {
 		var r actors.ProduceResult
+		select {
+		case r = <-results:
+			answered++
+			collectProduceResult(resp, parts, r)
+			continue
+		default:
+		}
 		select {
 		case r = <-results:
 			answered++
@@ -179,20 +191,25 @@ func collectProduce(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopi
 			}
 			return false
 		}
-		if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].BaseOffset != produceUnanswered {
-			continue // not a pending tag of ours; a well-behaved actor never sends one
-		}
-		sp := &parts[r.Tag]
-		sp.ErrorCode = r.ErrorCode
-		sp.BaseOffset = r.BaseOffset
-		sp.LogAppendTime = r.LogAppendTime
-		sp.LogStartOffset = r.LogStartOffset
-		if r.ErrorCode != 0 && r.ErrorMessage != "" && resp.Version >= 8 {
-			msg := r.ErrorMessage
-			sp.ErrorMessage = &msg
-		}
+		collectProduceResult(resp, parts, r)
 	}
 	return true
+}
+
+// collectProduceResult fills the partition r answers.
+func collectProduceResult(resp *kmsg.ProduceResponse, parts []kmsg.ProduceResponseTopicPartition, r actors.ProduceResult) {
+	if r.Tag < 0 || r.Tag >= len(parts) || parts[r.Tag].BaseOffset != produceUnanswered {
+		return // not a pending tag of ours; a well-behaved actor never sends one
+	}
+	sp := &parts[r.Tag]
+	sp.ErrorCode = r.ErrorCode
+	sp.BaseOffset = r.BaseOffset
+	sp.LogAppendTime = r.LogAppendTime
+	sp.LogStartOffset = r.LogStartOffset
+	if r.ErrorCode != 0 && r.ErrorMessage != "" && resp.Version >= 8 {
+		msg := r.ErrorMessage
+		sp.ErrorMessage = &msg
+	}
 }
 
 // produceDeadlineMs is when an acks=-1 produce stops waiting for the ISR:

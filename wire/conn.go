@@ -72,6 +72,10 @@ type conn struct {
 	br       *bufio.Reader
 	maxFrame int32
 	clientID string // the last client id seen, reused while it repeats
+	// arrivalMs, when set, is the arrival time stamped on requests instead
+	// of the server's clock: an in-process call (inproc.go) brings the
+	// caller's time.
+	arrivalMs func() int64
 
 	// Writer state.
 	wbuf []byte
@@ -175,6 +179,9 @@ func (c *conn) readFailed(size int32, err error) {
 // connection on anything it cannot parse or does not support (except
 // ApiVersions at too high a version, see KIP-511). It must not panic on any
 // input; FuzzServeRequest checks that.
+//
+// Server.Call (inproc.go) runs it on a conn without a socket: it may use
+// only c.s, c.remote, c.ctx, c.clientID and c.arrivalMs.
 func (c *conn) handleFrame(frame []byte) (p pending, ok bool) {
 	s := c.s
 	if len(frame) < minRequestFrame {
@@ -254,13 +261,21 @@ func (c *conn) handleFrame(frame []byte) (p pending, ok bool) {
 		corr:     p.corr,
 		clientID: c.clientID,
 		kreq:     kreq,
-		nowMs:    s.now().UnixMilli(),
+		nowMs:    c.stampMs(),
 		remote:   c.remote,
 		ctx:      c.ctx,
 	}
 	p.r = a.handle(s, req)
 	p.req = req
 	return p, true
+}
+
+// stampMs is the arrival time of a request being decoded now.
+func (c *conn) stampMs() int64 {
+	if c.arrivalMs != nil {
+		return c.arrivalMs()
+	}
+	return c.s.now().UnixMilli()
 }
 
 // finished releases what a settled reply held: its share of the

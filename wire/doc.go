@@ -19,6 +19,9 @@
 //   - errors.go: turning Backend errors (which wrap *kerr.Error) into
 //     error codes and messages; admin.go: helpers of the administrative
 //     handlers.
+//   - inproc.go: Server.Call, a request handled without a socket,
+//     goroutine or wait of its own — the deterministic simulator's way
+//     into the very handlers clients reach.
 //   - tagguard.go: walks flexible request bodies before kmsg decodes
 //     them, so that a forged tagged-field count cannot make kmsg's
 //     decoder spin for minutes.

@@ -321,10 +321,12 @@ func (c *fetchSessions) evictLocked(size int, nowMs int64) bool {
 		s.mu.Lock()
 		used, n := s.lastUsed, len(s.parts)
 		s.mu.Unlock()
-		if lru == nil || used < lruUsed {
+		// Ties go to the lower id, not to the map's random order, so that
+		// a seeded run evicts the same session every time.
+		if lru == nil || used < lruUsed || used == lruUsed && s.id < lru.id {
 			lru, lruUsed = s, used
 		}
-		if smallest == nil || n < smallestSize {
+		if smallest == nil || n < smallestSize || n == smallestSize && s.id < smallest.id {
 			smallest, smallestSize = s, n
 		}
 	}

@@ -78,8 +78,15 @@ func clientHost(remote string) string {
 // did not answer in time or the connection is gone (nobody reads that
 // reply), NOT_COORDINATOR when the server shuts down under a parked
 // request — as Kafka answers the members parked in a coordinator it
-// unloads.
+// unloads. An answer already there wins over all of these, so that it is
+// used whatever the clock or the connection's state (the simulator relies
+// on it, see inproc.go).
 func (s *Server) awaitGroup(req *request, ch <-chan group.Reply, wait groupWait) (group.Reply, int16) {
+	select {
+	case r := <-ch:
+		return r, 0
+	default:
+	}
 	var (
 		timeout <-chan time.Time
 		stop    <-chan struct{}
@@ -189,6 +196,8 @@ func (s *Server) fanOutGroups(req *request, ids []string, payload func(i int) an
 // collect gathers the fan-out's answers, calling answer(i, resp) for
 // each; then, if some actors did not answer in time or the connection
 // went away first, missing(i, code) for each group still waiting.
+// Answers already there are taken before the timer or the connection's
+// end is looked at (see awaitGroup).
 func (f groupFanOut) collect(s *Server, req *request, answer func(i int, resp any), missing func(i int, code int16)) {
 	if f.sent == 0 {
 		return
@@ -196,15 +205,28 @@ func (f groupFanOut) collect(s *Server, req *request, answer func(i int, resp an
 	timer := time.NewTimer(groupReplyWait)
 	defer timer.Stop()
 	var code int16
+	take := func(r group.Reply) bool {
+		if r.Tag < 0 || r.Tag >= int64(len(f.waiting)) || !f.waiting[r.Tag] {
+			return false // not a tag we sent, or a second answer: an actor bug
+		}
+		f.waiting[r.Tag] = false
+		answer(int(r.Tag), r.Resp)
+		return true
+	}
 	for left := f.sent; left > 0 && code == 0; {
 		select {
 		case r := <-f.ch:
-			if r.Tag < 0 || r.Tag >= int64(len(f.waiting)) || !f.waiting[r.Tag] {
-				continue // not a tag we sent, or a second answer: an actor bug
+			if take(r) {
+				left--
 			}
-			f.waiting[r.Tag] = false
-			left--
-			answer(int(r.Tag), r.Resp)
+			continue
+		default:
+		}
+		select {
+		case r := <-f.ch:
+			if take(r) {
+				left--
+			}
 		case <-ctxDone(req.ctx):
 			code = kerr.CoordinatorNotAvailable.Code
 		case <-timer.C:

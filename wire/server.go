@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"golang.org/x/sync/semaphore"
 	"log/slog"
+	"math"
+	"math/rand/v2"
 	"net"
 	"slices"
 	"sync"
@@ -50,6 +52,11 @@ type Options struct {
 	// MaxConnections bounds open client connections; connections beyond
 	// it are closed at once. Zero means 10000.
 	MaxConnections int
+	// Rand, when set, draws the fetch session ids (the server's only
+	// random choice) instead of the global source, so that a seeded run
+	// (the simulator's) is reproducible. The server draws from it under
+	// its session cache's lock; nobody else may draw concurrently.
+	Rand *rand.Rand
 }
 
 // Server speaks the Kafka protocol on behalf of a Backend. Each connection
@@ -131,6 +138,9 @@ func NewServer(b Backend, opts Options) *Server {
 	}
 	if s.maxConns <= 0 {
 		s.maxConns = defaultMaxConnections
+	}
+	if opts.Rand != nil {
+		s.sessions.randID = func() int32 { return opts.Rand.Int32N(math.MaxInt32) + 1 }
 	}
 	s.baseCtx, s.forceClose = context.WithCancel(context.Background())
 	l := s.limits()

@@ -7,6 +7,8 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/internal/mutation"
 )
 
 // Committed offsets: OffsetCommit, OffsetFetch, OffsetDelete, DeleteGroups
@@ -222,6 +224,20 @@ func (c *Core) offsetCommit(r Request, req *kmsg.OffsetCommitRequest) {
 		c.offsets.begin(tp)
 	}
 	if len(recs) == 0 {
+		c.reply(r.Tag, resp)
+		return
+	}
+	if mutation.On(mutation.ForgetOffsetCommit) {
+		// Broken on purpose (sim mutation check): answer the commit and
+		// apply it in memory, as a successful append would, but never
+		// write it. The unbroken core answers only once the append
+		// carrying the commit succeeded (the invariant at the top of
+		// this file), so an acknowledged commit survives a coordinator
+		// move or restart; this one is gone at the next reload.
+		for _, a := range apply {
+			c.offsets.end(a.tp)
+			c.offsets.set(a.tp.Topic, a.tp.Partition, a.off)
+		}
 		c.reply(r.Tag, resp)
 		return
 	}

@@ -4,6 +4,7 @@ import (
 	"slices"
 
 	"github.com/troupe-io/troupe/batch"
+	"github.com/troupe-io/troupe/internal/mutation"
 	"github.com/twmb/franz-go/pkg/kerr"
 )
 
@@ -449,6 +450,17 @@ func (c *Core) hold(p pendingAck) {
 func (c *Core) wrote(numRecords, nowMs int64) {
 	if c.settings.AckAfterSync {
 		c.requestSync()
+		if mutation.On(mutation.AckBeforeFsync) {
+			// Broken on purpose (sim mutation check): count what was
+			// appended as durable now. The unbroken core raises durableEnd
+			// only in synced, to what storage says it fsynced, so acks
+			// (acks=1 here, acks=-1 through the leader's own term of the
+			// high watermark) and a follower's fetch offset never run
+			// ahead of the disk. As a side effect no follow-up fsync is
+			// asked for writes that arrive while one runs: the next write
+			// does.
+			c.durableEnd = c.logEnd
+		}
 		return
 	}
 	if c.unflushed == 0 {

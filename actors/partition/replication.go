@@ -4,6 +4,8 @@ import (
 	"slices"
 
 	"github.com/twmb/franz-go/pkg/kerr"
+
+	"github.com/troupe-io/troupe/internal/mutation"
 )
 
 // This file is the leader's side of replication, after Kafka's ISR model:
@@ -209,6 +211,15 @@ func (c *Core) inMaximalISR(id int32) bool {
 // fetched yet (leo -1) holds it where it is.
 func (c *Core) isrHW() int64 {
 	hw := c.replicatedEnd()
+	if mutation.On(mutation.HWBeforeISR) {
+		// Broken on purpose (sim mutation check): the leader's own end,
+		// whatever the followers have. The unbroken loop below keeps the
+		// invariant of raiseHW — the high watermark is at most every
+		// maximal-ISR member's reported end — so that an acks=-1 produce
+		// is answered, and a record shown to consumers, only once every
+		// ISR member has it.
+		return hw
+	}
 	for i := range c.followers {
 		f := &c.followers[i]
 		if f.leo < hw && c.inMaximalISR(f.id) {

@@ -11,25 +11,16 @@ import (
 
 	"github.com/troupe-io/troupe/actors/partition"
 	"github.com/troupe-io/troupe/batch"
+	"github.com/troupe-io/troupe/internal/mutation"
 	"github.com/troupe-io/troupe/partlog"
 )
 
-// This file is the partition actor's share of replication: applying roles
+// This file is the partition cell's share of replication: applying roles
 // from the metadata image, serving the leader's side (epoch lookups for
 // ReplicaFetch and OffsetForLeaderEpoch, AlterISR to the controller) and
 // the follower's side (appending what the fetcher brought, truncating by
 // Kafka's follower rules, answering the fetcher once appends are
 // durable).
-
-// Messages only this package sends to a partition actor.
-type (
-	// replicaWatch is a WatchRequest on the leader's log end.
-	replicaWatch struct{ WatchRequest }
-	// resign steps a leader down before the node stops (Host.Resign).
-	resign struct{}
-	// alterISRAnswer carries the controller's answer to an AlterISR.
-	alterISRAnswer struct{ res partition.AlterISRResult }
-)
 
 // debuggingReplicaID is Kafka's replica id of a debugging client, which
 // may read epochs from a follower.
@@ -51,25 +42,25 @@ type followerWaiter struct {
 // leader epoch (or a different role) is a role change, anything else an
 // ISR / replica set update within the epoch. The core ignores stale
 // states.
-func (a *partitionActor) setRole(r *ReplicaRole) {
-	if a.resigned {
+func (c *PartitionCell) setRole(r *ReplicaRole) {
+	if c.resigned {
 		return
 	}
-	c := a.core
-	lead := r.Leader == a.localID
+	co := c.core
+	lead := r.Leader == c.localID
 	switch {
-	case r.LeaderEpoch < c.LeaderEpoch():
+	case r.LeaderEpoch < co.LeaderEpoch():
 		return // an older image
-	case lead && (!c.IsLeader() || r.LeaderEpoch != c.LeaderEpoch()):
-		a.logger.Info("becoming the leader", "leader_epoch", r.LeaderEpoch, "isr", r.ISR)
-		c.Step(partition.BecomeLeader{LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
-			Replicas: r.Replicas, ISR: r.ISR, NowMs: a.clock().UnixMilli()})
-	case !lead && (c.IsLeader() || r.LeaderEpoch != c.LeaderEpoch() || r.Leader != c.Leader()):
-		a.logger.Info("becoming a follower", "leader", r.Leader, "leader_epoch", r.LeaderEpoch)
-		c.Step(partition.BecomeFollower{Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+	case lead && (!co.IsLeader() || r.LeaderEpoch != co.LeaderEpoch()):
+		c.logger.Info("becoming the leader", "leader_epoch", r.LeaderEpoch, "isr", r.ISR)
+		co.Step(partition.BecomeLeader{LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+			Replicas: r.Replicas, ISR: r.ISR, NowMs: c.env.NowMs()})
+	case !lead && (co.IsLeader() || r.LeaderEpoch != co.LeaderEpoch() || r.Leader != co.Leader()):
+		c.logger.Info("becoming a follower", "leader", r.Leader, "leader_epoch", r.LeaderEpoch)
+		co.Step(partition.BecomeFollower{Leader: r.Leader, LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
 			Replicas: r.Replicas})
 	default:
-		c.Step(partition.PartitionChanged{LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
+		co.Step(partition.PartitionChanged{LeaderEpoch: r.LeaderEpoch, PartitionEpoch: r.PartitionEpoch,
 			Replicas: r.Replicas, ISR: r.ISR})
 	}
 }
@@ -77,25 +68,25 @@ func (a *partitionActor) setRole(r *ReplicaRole) {
 // resign steps a leader down at its own epoch, without a successor: what
 // waits for the ISR fails over to the next leader, which the controller
 // elects once this node is fenced or gone.
-func (a *partitionActor) resign() {
-	a.resigned = true
-	if c := a.core; c.IsLeader() {
-		c.Step(partition.BecomeFollower{Leader: -1, LeaderEpoch: c.LeaderEpoch(), PartitionEpoch: c.PartitionEpoch()})
+func (c *PartitionCell) resign() {
+	c.resigned = true
+	if co := c.core; co.IsLeader() {
+		co.Step(partition.BecomeFollower{Leader: -1, LeaderEpoch: co.LeaderEpoch(), PartitionEpoch: co.PartitionEpoch()})
 	}
 }
 
 // epochLookup is what the log's leader-epoch history says of epoch, for
 // the core (see partition.EpochLookup).
-func (a *partitionActor) epochLookup(epoch int32) partition.EpochLookup {
+func (c *PartitionCell) epochLookup(epoch int32) partition.EpochLookup {
 	l := partition.EpochLookup{Epoch: -1, EndOffset: -1, LatestEpoch: -1}
 	if epoch < 0 {
 		return l
 	}
-	l.Epoch, l.EndOffset = a.log.EndOffsetForEpoch(epoch)
+	l.Epoch, l.EndOffset = c.log.EndOffsetForEpoch(epoch)
 	if l.Epoch < 0 {
 		// Rare (an epoch above the whole history): only then is the
 		// history copied.
-		if es := a.log.EpochEntries(); len(es) > 0 {
+		if es := c.log.EpochEntries(); len(es) > 0 {
 			l.LatestEpoch = es[len(es)-1].Epoch
 		}
 	}
@@ -106,53 +97,53 @@ func (a *partitionActor) epochLookup(epoch int32) partition.EpochLookup {
 // does: fencing by CurrentLeaderEpoch first, then leadership, then the
 // leader's epoch cache (the log's history plus its own epoch, see
 // partition.Core.EndOffsetForEpoch).
-func (a *partitionActor) offsetForLeaderEpoch(m *EpochRequest) EpochResult {
+func (c *PartitionCell) offsetForLeaderEpoch(m *EpochRequest) EpochResult {
 	res := EpochResult{Tag: m.Tag, LeaderEpoch: -1, EndOffset: -1}
-	c := a.core
+	co := c.core
 	switch {
-	case m.CurrentLeaderEpoch >= 0 && m.CurrentLeaderEpoch < c.LeaderEpoch():
+	case m.CurrentLeaderEpoch >= 0 && m.CurrentLeaderEpoch < co.LeaderEpoch():
 		res.ErrorCode = kerr.FencedLeaderEpoch.Code
-	case m.CurrentLeaderEpoch > c.LeaderEpoch():
+	case m.CurrentLeaderEpoch > co.LeaderEpoch():
 		res.ErrorCode = kerr.UnknownLeaderEpoch.Code
-	case !c.IsLeader() && m.ReplicaID != debuggingReplicaID:
+	case !co.IsLeader() && m.ReplicaID != debuggingReplicaID:
 		res.ErrorCode = kerr.NotLeaderForPartition.Code
 	default:
-		e := c.EndOffsetForEpoch(m.LeaderEpoch, a.epochLookup(m.LeaderEpoch))
+		e := co.EndOffsetForEpoch(m.LeaderEpoch, c.epochLookup(m.LeaderEpoch))
 		res.LeaderEpoch, res.EndOffset = e.Epoch, e.EndOffset
 	}
 	return res
 }
 
 // sendAlterISR hands an ISR change to the node, whose answer comes back
-// to this actor as an alterISRAnswer.
-func (a *partitionActor) sendAlterISR(change partition.AlterISR) {
-	if a.alterISR == nil {
+// through the env (CellEnv.DeliverAlterISR) to AlterISRAnswer.
+func (c *PartitionCell) sendAlterISR(change partition.AlterISR) {
+	if c.alterISR == nil {
 		// Only a replicated core proposes ISR changes, and replicated
 		// partitions are started with a way to the controller; without
 		// one the change stays pending and the high watermark follows
 		// the maximal ISR, which is safe.
-		a.logger.Warn("an ISR change has no controller to go to", "isr", change.ISR)
+		c.logger.Warn("an ISR change has no controller to go to", "isr", change.ISR)
 		return
 	}
-	self, root := a.timerSelf, a.root
-	a.alterISR(a.id, change, func(r partition.AlterISRResult) { root.Send(self, &alterISRAnswer{res: r}) })
+	env := c.env
+	c.alterISR(c.id, change, func(r partition.AlterISRResult) { env.DeliverAlterISR(r) })
 }
 
 // following reports whether the replica fetches from a leader.
-func (a *partitionActor) following() bool {
-	c := a.core
-	return a.replicated && !a.resigned && !a.stopped && !a.offline && !c.IsLeader() && c.Leader() >= 0 && c.Leader() != a.localID
+func (c *PartitionCell) following() bool {
+	co := c.core
+	return c.replicated && !c.resigned && !c.stopped && !c.offline && !co.IsLeader() && co.Leader() >= 0 && co.Leader() != c.localID
 }
 
 // followerState is where the next fetch starts.
-func (a *partitionActor) followerState(tag int) FollowerState {
-	c := a.core
+func (c *PartitionCell) followerState(tag int) FollowerState {
+	co := c.core
 	st := FollowerState{
-		Tag: tag, Following: a.following(), Leader: c.Leader(), LeaderEpoch: c.LeaderEpoch(),
-		FetchOffset: c.FetchOffset(), LastFetchedEpoch: -1, LogStartOffset: c.LogStart(),
+		Tag: tag, Following: c.following(), Leader: co.Leader(), LeaderEpoch: co.LeaderEpoch(),
+		FetchOffset: co.FetchOffset(), LastFetchedEpoch: -1, LogStartOffset: co.LogStart(),
 	}
 	if st.Following {
-		st.LastFetchedEpoch = epochBefore(a.log.EpochEntries(), st.FetchOffset)
+		st.LastFetchedEpoch = epochBefore(c.log.EpochEntries(), st.FetchOffset)
 	}
 	return st
 }
@@ -171,65 +162,65 @@ func epochBefore(es []partlog.EpochEntry, offset int64) int32 {
 }
 
 // waitFollower queues a fetcher request until the log end is durable.
-func (a *partitionActor) waitFollower(tag int, reply chan<- FollowerState) {
-	if len(a.followerWaits) >= maxFollowerWaiters {
-		a.sendFollowerState(a.followerWaits[0])
-		a.followerWaits = append(a.followerWaits[:0], a.followerWaits[1:]...)
+func (c *PartitionCell) waitFollower(tag int, reply chan<- FollowerState) {
+	if len(c.followerWaits) >= maxFollowerWaiters {
+		c.sendFollowerState(c.followerWaits[0])
+		c.followerWaits = append(c.followerWaits[:0], c.followerWaits[1:]...)
 	}
-	a.followerWaits = append(a.followerWaits, followerWaiter{tag: tag, reply: reply})
+	c.followerWaits = append(c.followerWaits, followerWaiter{tag: tag, reply: reply})
 }
 
 // maybeAnswerFollower answers the waiting fetcher requests once a fetch
 // may be sent: the follower's fetch offset is its log end (what it
 // appended is durable), or it does not follow anyone.
-func (a *partitionActor) maybeAnswerFollower() {
-	if len(a.followerWaits) == 0 {
+func (c *PartitionCell) maybeAnswerFollower() {
+	if len(c.followerWaits) == 0 {
 		return
 	}
-	if c := a.core; a.following() && c.FetchOffset() != c.LogEnd() {
+	if co := c.core; c.following() && co.FetchOffset() != co.LogEnd() {
 		return // an fsync is on its way; its Synced comes back here
 	}
-	a.answerFollower()
+	c.answerFollower()
 }
 
 // answerFollower answers every waiting fetcher request now.
-func (a *partitionActor) answerFollower() {
-	for _, w := range a.followerWaits {
-		a.sendFollowerState(w)
+func (c *PartitionCell) answerFollower() {
+	for _, w := range c.followerWaits {
+		c.sendFollowerState(w)
 	}
-	clear(a.followerWaits)
-	a.followerWaits = a.followerWaits[:0]
-	a.followerErr = nil
+	clear(c.followerWaits)
+	c.followerWaits = c.followerWaits[:0]
+	c.followerErr = nil
 }
 
-func (a *partitionActor) sendFollowerState(w followerWaiter) {
-	st := a.followerState(w.tag)
-	st.Err = a.followerErr
+func (c *PartitionCell) sendFollowerState(w followerWaiter) {
+	st := c.followerState(w.tag)
+	st.Err = c.followerErr
 	select {
 	case w.reply <- st:
 	default:
 		// The fetcher sizes its channels for every request; a full one
 		// was abandoned after a timeout.
-		a.logger.Debug("dropped a follower state nobody waits for")
+		c.logger.Debug("dropped a follower state nobody waits for")
 	}
 }
 
 // followerFetched takes the follower's share of a fetch response: the
 // batches to append, or the news that the log diverged or fell out of the
 // leader's range, which a truncation answers.
-func (a *partitionActor) followerFetched(m *FollowerFetchedRequest) {
-	a.waitFollower(m.Tag, m.Reply)
-	c := a.core
+func (c *PartitionCell) followerFetched(m *FollowerFetchedRequest) {
+	c.waitFollower(m.Tag, m.Reply)
+	co := c.core
 	// The fetcher sent this fetch from FetchOffset in LeaderEpoch; if
 	// either moved since, the answer is about a log or a leadership that
 	// is gone (the core refuses such appends too, with the reason).
-	stale := !a.following() || m.LeaderEpoch != c.LeaderEpoch() || m.FetchOffset != c.LogEnd()
+	stale := !c.following() || m.LeaderEpoch != co.LeaderEpoch() || m.FetchOffset != co.LogEnd()
 	switch {
 	case m.Diverging:
 		if stale {
 			return
 		}
-		a.truncateDiverging(m.DivergingEpoch, m.DivergingEndOffset)
+		c.truncateDiverging(m.DivergingEpoch, m.DivergingEndOffset)
 	case m.ErrorCode == kerr.OffsetOutOfRange.Code:
 		if stale {
 			return
@@ -237,37 +228,42 @@ func (a *partitionActor) followerFetched(m *FollowerFetchedRequest) {
 		if m.FetchOffset < m.LogStartOffset {
 			// Everything we have is below the leader's log start: start
 			// over there (Kafka's truncateFullyAndStartAt).
-			a.truncateFully(m.LogStartOffset)
+			c.truncateFully(m.LogStartOffset)
 			return
 		}
 		// Our log runs past the leader's and the epochs did not say
 		// where they part: keep only what is committed, which the
 		// leader has (clean elections).
-		to := c.HighWatermark()
+		if mutation.On(mutation.SkipTruncation) {
+			// The simulator's deliberate bug: keep the tail the leader
+			// does not have (see truncateDiverging).
+			return
+		}
+		to := co.HighWatermark()
 		if m.HighWatermark >= 0 {
 			to = min(to, m.HighWatermark)
 		}
-		a.truncateLog(to)
+		c.truncateLog(to)
 	case m.ErrorCode != 0:
-		a.followerErr = fmt.Errorf("fetch from the leader: %w", kerr.ErrorForCode(m.ErrorCode))
+		c.followerErr = fmt.Errorf("fetch from the leader: %w", kerr.ErrorForCode(m.ErrorCode))
 	default:
-		c.Step(partition.FollowerAppend{
+		co.Step(partition.FollowerAppend{
 			Token: m, LeaderEpoch: m.LeaderEpoch, FetchOffset: m.FetchOffset, Records: m.Records,
-			HighWatermark: m.HighWatermark, LogStartOffset: m.LogStartOffset, NowMs: a.clock().UnixMilli(),
+			HighWatermark: m.HighWatermark, LogStartOffset: m.LogStartOffset, NowMs: c.env.NowMs(),
 		})
-		rd := c.Ready()
+		rd := co.Ready()
 		for _, r := range rd.FollowerResults {
 			if r.Token == m {
-				a.followerErr = r.Err
+				c.followerErr = r.Err
 			}
 		}
-		a.execute(rd)
-		if errors.Is(a.followerErr, partition.ErrNotContiguous) {
+		c.execute(rd)
+		if errors.Is(c.followerErr, partition.ErrNotContiguous) {
 			// The leader's batches skip past our log end: it cannot
 			// continue our log, so keep only what is committed and
 			// fetch again from there.
-			a.logger.Warn("fetched batches do not continue the log; truncating to the high watermark", "err", a.followerErr)
-			a.truncateLog(c.HighWatermark())
+			c.logger.Warn("fetched batches do not continue the log; truncating to the high watermark", "err", c.followerErr)
+			c.truncateLog(co.HighWatermark())
 		}
 	}
 }
@@ -276,12 +272,18 @@ func (a *partitionActor) followerFetched(m *FollowerFetchedRequest) {
 // follower rule on a DivergingEpoch (AbstractFetcherThread's
 // truncation state): the leader's (epoch, end offset) is compared with
 // the end of the same epoch in our history.
-func (a *partitionActor) truncateDiverging(epoch int32, endOffset int64) {
-	end := a.log.EndOffset()
+func (c *PartitionCell) truncateDiverging(epoch int32, endOffset int64) {
+	if mutation.On(mutation.SkipTruncation) {
+		// The simulator's deliberate bug (never on outside it and its
+		// tests): a returning replica keeps the tail the leader does not
+		// have, and its checkers must notice.
+		return
+	}
+	end := c.log.EndOffset()
 	to := end
-	switch fe, fend := a.log.EndOffsetForEpoch(epoch); {
+	switch fe, fend := c.log.EndOffsetForEpoch(epoch); {
 	case endOffset < 0:
-		to = a.core.HighWatermark()
+		to = c.core.HighWatermark()
 	case epoch < 0, fe < 0:
 		to = min(endOffset, end)
 	case fe != epoch:
@@ -289,41 +291,41 @@ func (a *partitionActor) truncateDiverging(epoch int32, endOffset int64) {
 	default:
 		to = min(endOffset, fend, end)
 	}
-	a.truncateLog(to)
+	c.truncateLog(to)
 }
 
 // truncateLog cuts the log at to (partlog rounds down to a batch
 // boundary), durably, and tells the core where it now ends.
-func (a *partitionActor) truncateLog(to int64) {
-	to = max(to, a.log.StartOffset())
-	if to >= a.log.EndOffset() {
+func (c *PartitionCell) truncateLog(to int64) {
+	to = max(to, c.log.StartOffset())
+	if to >= c.log.EndOffset() {
 		return
 	}
-	before := a.log.EndOffset()
-	if err := a.log.Truncate(to); err != nil {
-		a.logger.Error("truncating a diverged tail failed", "to", to, "err", err)
-		a.followerErr = fmt.Errorf("truncate to %d: %w", to, err)
+	before := c.log.EndOffset()
+	if err := c.log.Truncate(to); err != nil {
+		c.logger.Error("truncating a diverged tail failed", "to", to, "err", err)
+		c.followerErr = fmt.Errorf("truncate to %d: %w", to, err)
 		return
 	}
-	a.logger.Info("truncated the log to the leader's", "from", before, "to", a.log.EndOffset())
-	a.core.Step(partition.TruncateTo{Offset: a.log.EndOffset()})
-	a.execute(a.core.Ready())
+	c.logger.Info("truncated the log to the leader's", "from", before, "to", c.log.EndOffset())
+	c.core.Step(partition.TruncateTo{Offset: c.log.EndOffset()})
+	c.execute(c.core.Ready())
 }
 
 // truncateFully drops the whole log and starts it over, empty, at offset.
-func (a *partitionActor) truncateFully(offset int64) {
-	before := a.log.EndOffset()
-	if err := resetLog(a.log, offset, a.clock().UnixMilli()); err != nil {
-		a.logger.Error("starting the log over at the leader's log start failed", "offset", offset, "err", err)
-		a.followerErr = fmt.Errorf("start over at %d: %w", offset, err)
+func (c *PartitionCell) truncateFully(offset int64) {
+	before := c.log.EndOffset()
+	if err := resetLog(c.log, offset, c.env.NowMs()); err != nil {
+		c.logger.Error("starting the log over at the leader's log start failed", "offset", offset, "err", err)
+		c.followerErr = fmt.Errorf("start over at %d: %w", offset, err)
 		// Whatever partlog managed to cut, the core must not count on.
-		a.core.Step(partition.TruncateTo{Offset: a.log.EndOffset()})
-		a.execute(a.core.Ready())
+		c.core.Step(partition.TruncateTo{Offset: c.log.EndOffset()})
+		c.execute(c.core.Ready())
 		return
 	}
-	a.logger.Info("log below the leader's log start; started over", "from", before, "at", a.log.StartOffset())
-	a.core.Step(partition.TruncateFully{Offset: a.log.EndOffset()})
-	a.execute(a.core.Ready())
+	c.logger.Info("log below the leader's log start; started over", "from", before, "at", c.log.StartOffset())
+	c.core.Step(partition.TruncateFully{Offset: c.log.EndOffset()})
+	c.execute(c.core.Ready())
 }
 
 // resetLog empties l and makes it start and end at offset (at or above
@@ -375,15 +377,15 @@ func offsetFiller(base, n, nowMs int64) []byte {
 }
 
 // readLocal serves a LocalReadRequest: the log itself, up to its end.
-func (a *partitionActor) readLocal(m *LocalReadRequest) {
-	end := a.log.EndOffset()
-	res := FetchResult{Tag: m.Tag, HighWatermark: a.core.HighWatermark(), LastStableOffset: a.core.HighWatermark(),
-		LogStartOffset: a.log.StartOffset(), LogEndOffset: end}
+func (c *PartitionCell) readLocal(m *LocalReadRequest) {
+	end := c.log.EndOffset()
+	res := FetchResult{Tag: m.Tag, HighWatermark: c.core.HighWatermark(), LastStableOffset: c.core.HighWatermark(),
+		LogStartOffset: c.log.StartOffset(), LogEndOffset: end}
 	switch {
 	case m.Offset < res.LogStartOffset || m.Offset > end:
 		res.ErrorCode = kerr.OffsetOutOfRange.Code
 	case m.Offset < end:
-		region, err := a.log.Read(m.Offset, int(m.MaxBytes), end)
+		region, err := c.log.Read(m.Offset, int(m.MaxBytes), end)
 		if err != nil {
 			res.ErrorCode = kerr.KafkaStorageError.Code
 		}

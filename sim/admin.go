@@ -1,0 +1,53 @@
+package sim
+
+import (
+	"github.com/twmb/franz-go/pkg/kmsg"
+
+	"github.com/troupe-io/troupe/sim/sched"
+)
+
+// startAdmin runs administrative operations during the safety phase:
+// preferred leader elections and partition reassignments, through the
+// ElectLeaders and AlterPartitionReassignments handlers.
+func (w *World) startAdmin(c *client) {
+	var next func()
+	next = func() {
+		if w.adminStopped {
+			return
+		}
+		w.s.After(sched.Second+w.s.Jitter(2*sched.Second), next)
+		switch w.s.Rand().IntN(2) {
+		case 0:
+			req := kmsg.NewPtrElectLeadersRequest()
+			req.Version = 1
+			req.ElectionType = 0 // preferred
+			req.TimeoutMillis = 5000
+			t := kmsg.NewElectLeadersRequestTopic()
+			t.Topic = topicName
+			t.Partitions = []int32{w.s.Rand().Int32N(w.cfg.Partitions)}
+			req.Topics = []kmsg.ElectLeadersRequestTopic{t}
+			w.s.Tracef("admin elect leaders %v", t.Partitions)
+			c.request(c.anyNode(), req, func(kmsg.Response, responder, error) {})
+		case 1:
+			if len(w.nodes) < 4 {
+				// With three nodes and RF 3 a reassignment can only
+				// reorder the replicas, which moves the preferred leader.
+				req := kmsg.NewPtrAlterPartitionAssignmentsRequest()
+				req.TimeoutMillis = 5000
+				t := kmsg.NewAlterPartitionAssignmentsRequestTopic()
+				t.Topic = topicName
+				p := kmsg.NewAlterPartitionAssignmentsRequestTopicPartition()
+				p.Partition = w.s.Rand().Int32N(w.cfg.Partitions)
+				perm := w.s.Rand().Perm(len(w.nodes))
+				for _, i := range perm {
+					p.Replicas = append(p.Replicas, int32(i+1))
+				}
+				t.Partitions = []kmsg.AlterPartitionAssignmentsRequestTopicPartition{p}
+				req.Topics = []kmsg.AlterPartitionAssignmentsRequestTopic{t}
+				w.s.Tracef("admin reassign %d to %v", p.Partition, p.Replicas)
+				c.request(c.anyNode(), req, func(kmsg.Response, responder, error) {})
+			}
+		}
+	}
+	w.s.After(sched.Second, next)
+}
