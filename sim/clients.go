@@ -367,6 +367,10 @@ type ownedPart struct {
 	fetching        bool
 	committed       int64 // last commit sent
 	fetchingOffsets bool
+	// revoking: the coordinator took the partition away; it is given up
+	// once its last commit is answered.
+	revoking        bool
+	commitsInFlight int
 }
 
 func (w *World) newConsumer(group, topic string) *consumer {
@@ -390,6 +394,9 @@ func (cs *consumer) tick() {
 	}
 	for _, part := range sortedParts(cs.owned) {
 		op := cs.owned[part]
+		if op.revoking {
+			continue
+		}
 		switch {
 		case op.position < 0:
 			cs.fetchOffset(part, op)
@@ -511,12 +518,19 @@ func (cs *consumer) heartbeat() {
 		}
 		slices.Sort(now)
 		for _, part := range sortedParts(cs.owned) {
-			if !slices.Contains(now, part) {
-				op := cs.owned[part]
+			if op := cs.owned[part]; !slices.Contains(now, part) && !op.revoking {
+				// Revoked: commit what was read and give the partition up
+				// only once the commit is answered, as the Java client's
+				// revocation does — or the next owner may start from an
+				// offset this commit is about to overwrite.
 				if op.position > op.committed {
 					cs.commit(part, op)
 				}
-				delete(cs.owned, part)
+				if op.commitsInFlight > 0 {
+					op.revoking = true
+				} else {
+					delete(cs.owned, part)
+				}
 			}
 		}
 		tps := make([]check.TP, 0, len(now))
@@ -527,6 +541,9 @@ func (cs *consumer) heartbeat() {
 			tps = append(tps, check.TP{Topic: cs.topic, Partition: part})
 		}
 		w.s.Tracef("%s assigned %v epoch %d by %d/%d member %s", c.name, now, cs.epoch, who.node, who.inc, cs.memberID)
+		if a := cs.lastAssigned; a.ok && (a.epoch != cs.epoch || a.who != who || a.member != cs.memberID) {
+			cs.release() // it owns nothing in its earlier generation any more
+		}
 		w.check.Assignment(cs.group, who.node, who.generationSpace(), cs.epoch, cs.memberID, tps)
 		cs.lastAssigned = assignedAt{who: who, epoch: cs.epoch, member: cs.memberID, ok: true}
 	})
@@ -547,7 +564,7 @@ func (cs *consumer) fetchOffset(part int32, op *ownedPart) {
 	rt.Partitions = []int32{part}
 	req.Topics = []kmsg.OffsetFetchRequestTopic{rt}
 	sentAfter := w.check.Seq()
-	c.request(cs.coordinator, req, func(resp kmsg.Response, _ responder, err error) {
+	c.request(cs.coordinator, req, func(resp kmsg.Response, who responder, err error) {
 		op.fetchingOffsets = false
 		if err != nil || cs.owned[part] != op {
 			return
@@ -569,7 +586,7 @@ func (cs *consumer) fetchOffset(part int32, op *ownedPart) {
 		}
 		op.position, op.committed = start, rp.Offset
 		w.check.Seek(c.name, tp, start)
-		w.s.Tracef("%s starts %s-%d at %d", c.name, cs.topic, part, start)
+		w.s.Tracef("%s starts %s-%d at %d (committed offset from %d/%d load %d)", c.name, cs.topic, part, start, who.node, who.inc, who.loadEpoch)
 	})
 }
 
@@ -691,7 +708,13 @@ func (cs *consumer) commit(part int32, op *ownedPart) {
 	rt.Partitions = []kmsg.OffsetCommitRequestTopicPartition{rp}
 	req.Topics = []kmsg.OffsetCommitRequestTopic{rt}
 	op.committed = offset
-	c.request(cs.coordinator, req, func(resp kmsg.Response, _ responder, err error) {
+	op.commitsInFlight++
+	w.s.Tracef("%s commit %s-%d=%d to %d epoch %d", c.name, cs.topic, part, offset, cs.coordinator, cs.epoch)
+	c.request(cs.coordinator, req, func(resp kmsg.Response, who responder, err error) {
+		op.commitsInFlight--
+		if op.revoking && op.commitsInFlight == 0 && cs.owned[part] == op {
+			delete(cs.owned, part) // answered or lost: the revocation completes
+		}
 		if err != nil {
 			return
 		}
@@ -701,12 +724,13 @@ func (cs *consumer) commit(part int32, op *ownedPart) {
 		}
 		code := r.Topics[0].Partitions[0].ErrorCode
 		if code != 0 {
+			w.s.Tracef("%s commit %s-%d=%d: %v", c.name, cs.topic, part, offset, kerr.ErrorForCode(code))
 			cs.lostCoordinator(code)
 			return
 		}
 		w.check.CommitAcked(cs.group, check.TP{Topic: cs.topic, Partition: part}, offset, w.check.Seq())
 		cs.stats.commits++
-		w.s.Tracef("%s committed %s-%d=%d", c.name, cs.topic, part, offset)
+		w.s.Tracef("%s committed %s-%d=%d at %d/%d load %d", c.name, cs.topic, part, offset, who.node, who.inc, who.loadEpoch)
 	})
 }
 

@@ -172,7 +172,7 @@ func (w *World) partitionConfig(t *metadata.Topic) actors.PartitionConfig {
 
 // diskLatency is how long an fsync takes.
 func (w *World) diskLatency() sched.Time {
-	return 200*sched.Microsecond + w.s.Jitter(2*sched.Millisecond)
+	return 500*sched.Microsecond + w.s.Jitter(5*sched.Millisecond)
 }
 
 func batchHeader(b []byte) (batch.Header, error) { return batch.ParseHeader(b) }

@@ -21,6 +21,35 @@ type faultPlan struct {
 	// the liveness phase (a partition whose fsync failed stays offline
 	// until its process restarts, as in Kafka).
 	diskTouched map[int32]bool
+	// armed, while in the future, is a power loss waiting for its moment
+	// (checked after every event by strike).
+	armed sched.Time
+}
+
+// strike cuts the power once a power loss is armed and some disk has
+// writes in flight, or when the arming runs out.
+func (f *faultPlan) strike() {
+	w := f.w
+	if f.armed == 0 {
+		return
+	}
+	pending := false
+	for _, n := range w.nodes {
+		if n.proc != nil && n.disk.PendingWrites() > 0 {
+			pending = true
+			break
+		}
+	}
+	if !pending && w.s.Now() < f.armed {
+		return
+	}
+	f.armed = 0
+	f.count("power-loss")
+	w.s.Tracef("fault power loss")
+	for _, n := range w.nodes {
+		n.kill(true)
+	}
+	f.later(500*sched.Millisecond+w.s.Jitter(sched.Second), f.restartAll)
 }
 
 func newFaultPlan(w *World) *faultPlan {
@@ -70,7 +99,7 @@ func (f *faultPlan) next() {
 	if len(ks) == 0 {
 		return
 	}
-	w.s.After(300*sched.Millisecond+w.s.Jitter(1200*sched.Millisecond), func() {
+	w.s.After(sched.Second+w.s.Jitter(2500*sched.Millisecond), func() {
 		if !f.active {
 			return
 		}
@@ -95,15 +124,12 @@ func (f *faultPlan) inject(kind string) {
 	rng := w.s.Rand()
 	switch kind {
 	case FaultCrash:
-		if rng.IntN(10) == 0 {
+		if rng.IntN(4) == 0 {
 			// Power loss everywhere: every node loses what it had not
-			// synced, at once.
-			f.count("power-loss")
-			w.s.Tracef("fault power loss")
-			for _, n := range w.nodes {
-				n.kill(true)
-			}
-			f.later(500*sched.Millisecond+w.s.Jitter(sched.Second), f.restartAll)
+			// synced, at once. It strikes at the worst moment within the
+			// next second: the first instant some disk holds writes not
+			// yet synced (see armed).
+			f.armed = w.s.Now() + sched.Second
 			return
 		}
 		n := f.randomNode()
@@ -125,10 +151,10 @@ func (f *faultPlan) inject(kind string) {
 		if n.proc == nil {
 			return
 		}
-		d := 100*sched.Millisecond + w.s.Jitter(4*sched.Second)
+		d := 100*sched.Millisecond + w.s.Jitter(6*sched.Second)
 		f.count("pause")
 		w.s.Tracef("fault pause node %d for %v", n.id, d)
-		n.pausedUntil = w.s.Now() + d
+		n.pause(w.s.Now() + d)
 	case FaultPartition:
 		n := f.randomNode()
 		switch rng.IntN(3) {
@@ -209,12 +235,13 @@ func (f *faultPlan) restartAll() {
 func (f *faultPlan) heal() {
 	w := f.w
 	f.active = false
+	f.armed = 0
 	w.net.Heal()
 	w.net.SetFaulty(false)
 	for _, n := range w.nodes {
 		n.disk.SetFaults(simdisk.Faults{})
 		n.disk.SetFull(false)
-		n.pausedUntil = 0
+		n.unpause()
 		if f.diskTouched[n.id] && n.proc != nil {
 			n.kill(false)
 		}

@@ -31,8 +31,11 @@ type node struct {
 	// incarnations counts the processes started, for the checkers.
 	incarnations int
 	// pausedUntil: while now < pausedUntil the process runs nothing
-	// (a stop-the-world pause); what arrives meanwhile waits.
+	// (a stop-the-world pause); what arrives meanwhile waits in held, in
+	// order, and runs when the pause ends.
 	pausedUntil sched.Time
+	held        []func()
+	resume      *sched.Event
 	// clockOffsetMs is how far this node's wall clock is off the
 	// simulation's (skew and jumps).
 	clockOffsetMs int64
@@ -174,6 +177,9 @@ func (n *node) kill(crash bool) {
 	p.dead = true
 	n.proc = nil
 	n.pausedUntil = 0
+	n.held = nil
+	n.resume.Cancel()
+	n.resume = nil
 	n.w.s.Tracef("node %d kill crash=%v", n.id, crash)
 	for _, t := range p.tasks {
 		t.Kill()
@@ -183,6 +189,13 @@ func (n *node) kill(crash bool) {
 		r.kill()
 	}
 	if crash {
+		unsynced := 0
+		for _, id := range sortedIDs(p.replicas) {
+			if st := p.replicas[id].cell.Status(); st.LogEnd > st.DurableEnd {
+				unsynced++
+			}
+		}
+		n.w.s.Tracef("node %d crash with %d replicas unsynced, %d pending writes", n.id, unsynced, n.disk.PendingWrites())
 		rep := n.disk.Crash()
 		n.w.s.Tracef("node %d crash kept=%d torn=%d dropped=%d", n.id, rep.KeptWrites, rep.TornWrites, rep.DroppedWrites)
 		// The old process's files now fail every call: closing only
@@ -204,16 +217,62 @@ func (p *process) after(d sched.Time, fn func()) *sched.Event {
 	return p.n.w.s.After(d, func() { p.run(fn) })
 }
 
-// run runs fn now for p, or later if p's node is paused.
+// run runs fn now for p, or when the pause ends if p's node is paused
+// (after everything held before it: a pause must not reorder a
+// connection's requests).
 func (p *process) run(fn func()) {
 	if p.dead {
 		return
 	}
-	if until := p.n.pausedUntil; until > p.n.w.s.Now() {
-		p.n.w.s.At(until, func() { p.run(fn) })
+	n := p.n
+	if n.pausedUntil > n.w.s.Now() || len(n.held) > 0 {
+		n.held = append(n.held, func() { p.run(fn) })
+		n.scheduleResume()
 		return
 	}
 	fn()
+}
+
+// pause stops the node's process until until.
+func (n *node) pause(until sched.Time) {
+	n.pausedUntil = until
+	n.scheduleResume()
+}
+
+// unpause ends a pause now.
+func (n *node) unpause() {
+	n.pausedUntil = 0
+	n.scheduleResume()
+}
+
+// scheduleResume arranges for the held work to run when the pause ends.
+func (n *node) scheduleResume() {
+	at := max(n.pausedUntil, n.w.s.Now())
+	if n.resume != nil && n.resume.At() == at {
+		return
+	}
+	n.resume.Cancel()
+	n.resume = n.w.s.At(at, n.runHeld)
+}
+
+// runHeld runs what waited for the pause to end, in arrival order.
+func (n *node) runHeld() {
+	n.resume = nil
+	if n.pausedUntil > n.w.s.Now() {
+		n.scheduleResume()
+		return
+	}
+	held := n.held
+	n.held = nil
+	for i, fn := range held {
+		fn()
+		if n.pausedUntil > n.w.s.Now() {
+			// Paused again by what just ran: keep the rest, in order.
+			n.held = append(held[i+1:len(held):len(held)], n.held...)
+			n.scheduleResume()
+			return
+		}
+	}
 }
 
 // goTask starts fn as a task of p (killed with it), from a fresh event so

@@ -246,8 +246,11 @@ func (p *process) applyReplica(id partlog.LogID, mp *metadata.Partition, pc acto
 		}
 		r.cell = cell
 		p.replicas[id] = r
+		st := cell.Status()
+		p.n.w.s.Tracef("node %d opens %s start %d end %d hw %d durable %d; role leader %d epoch %d isr %v", p.n.id, id, st.LogStart, st.LogEnd, st.HighWatermark, st.DurableEnd, role.Leader, role.LeaderEpoch, role.ISR)
 		r.observe()
 	} else if !sameRole(r.role, role) {
+		p.n.w.s.Tracef("node %d %s role leader %d epoch %d isr %v replicas %v", p.n.id, id, role.Leader, role.LeaderEpoch, role.ISR, role.Replicas)
 		r.role = role
 		r.handle(&role)
 	}
@@ -349,6 +352,10 @@ func (r *replica) fetchFrom(st actors.FollowerState) {
 // fetched hands a fetch answer to the follower cell.
 func (r *replica) fetched(st actors.FollowerState, res actors.FetchResult, records []byte) {
 	w, p := r.p.n.w, r.p
+	if res.Diverging || res.ErrorCode != 0 || w.cfg.Trace != nil && len(records) > 0 {
+		w.s.Tracef("node %d fetched %s@%d lastEpoch %d epoch %d: err %d diverging %v(%d,%d) bytes %d hw %d", p.n.id, r.id, st.FetchOffset, st.LastFetchedEpoch,
+			st.LeaderEpoch, res.ErrorCode, res.Diverging, res.DivergingEpoch, res.DivergingEndOffset, len(records), res.HighWatermark)
+	}
 	switch {
 	case res.ErrorCode != 0 && res.ErrorCode != kerr.OffsetOutOfRange.Code:
 		p.after(w.cfg.RetryBackoff, r.fetchRound)

@@ -107,6 +107,7 @@ func (w *World) step() bool {
 		return false
 	}
 	w.poll()
+	w.faults.strike()
 	if w.fatalErr != nil {
 		return false
 	}
@@ -361,4 +362,20 @@ func (r *Result) Summary() string {
 	}
 	fmt.Fprintf(&b, "trace hash %s\n", r.TraceHash)
 	return b.String()
+}
+
+// FindViolation runs seeds 1..maxSeeds with mutation k on and returns the
+// first seed whose run fails a checker, with its result (0, nil if none
+// does).
+func FindViolation(k mutation.Kind, maxSeeds int) (uint64, *Result) {
+	for seed := uint64(1); seed <= uint64(maxSeeds); seed++ {
+		cfg := DefaultConfig()
+		cfg.Seed = seed
+		cfg.Mutation = k
+		cfg.StopAtViolation = true
+		if res := Run(cfg); res.Failed() {
+			return seed, res
+		}
+	}
+	return 0, nil
 }

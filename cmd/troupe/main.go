@@ -82,6 +82,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 		newPerfCmd(s),
 		newBrokerCmd(s),
 		newDevCmd(s),
+		newSimCmd(s),
 		newVersionCmd(s),
 	)
 	return root

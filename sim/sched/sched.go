@@ -204,3 +204,6 @@ func (s *Scheduler) Jitter(d Time) Time {
 	}
 	return Time(s.rng.Int64N(int64(d)))
 }
+
+// Seconds is t in seconds.
+func (t Time) Seconds() float64 { return float64(t) / float64(Second) }

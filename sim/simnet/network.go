@@ -83,6 +83,10 @@ type Config struct {
 	// LongTailDelay bounds the extra delay of a long-tail message. 0 means
 	// 100*MaxDelay, at least 100ms.
 	LongTailDelay sched.Time
+	// Retransmit is what a lost stream message costs: streams model TCP,
+	// which resends a lost segment after its retransmission timeout
+	// instead of losing it. 0 means 200ms (Linux's minimum RTO).
+	Retransmit sched.Time
 
 	// OnDrop, if set, is called for every message, or copy of a duplicated
 	// one, that will not be delivered. It runs inside Send or inside the
@@ -101,6 +105,9 @@ func (c Config) normalized() Config {
 	c.LongTailRate = clampRate(c.LongTailRate)
 	if c.ReorderDelay = clampDelay(c.ReorderDelay); c.ReorderDelay == 0 {
 		c.ReorderDelay = max(4*c.MaxDelay, sched.Millisecond)
+	}
+	if c.Retransmit = clampDelay(c.Retransmit); c.Retransmit == 0 {
+		c.Retransmit = 200 * sched.Millisecond
 	}
 	if c.LongTailDelay = clampDelay(c.LongTailDelay); c.LongTailDelay == 0 {
 		c.LongTailDelay = max(100*c.MaxDelay, 100*sched.Millisecond)
@@ -129,6 +136,7 @@ type Stats struct {
 	Duplicated         uint64 // extra copies scheduled
 	Reordered          uint64 // datagrams held back so later ones overtake them
 	LongDelayed        uint64 // messages given a long-tail delay
+	Retransmitted      uint64 // stream messages lost once and sent again
 	InFlight           uint64 // copies scheduled that have not landed yet
 }
 
@@ -211,11 +219,19 @@ func (n *Network) Send(from, to int32, class Class, deliver func()) bool {
 	// earlier draws, so the same seed gives the same schedule.
 	rng := n.s.Rand()
 	faulty := n.faulty
-	if faulty && chance(rng, n.cfg.DropRate) {
+	lost := faulty && chance(rng, n.cfg.DropRate)
+	if lost && !class.FIFO() {
 		n.drop(from, to, class, DropFault)
 		return false
 	}
 	land := n.s.Now() + n.latency(rng)
+	if lost {
+		// A stream runs over TCP, which does not lose a segment but
+		// sends it again after a retransmission timeout; everything
+		// behind it on the link waits (below).
+		land += n.cfg.Retransmit
+		n.stats.Retransmitted++
+	}
 	if faulty && chance(rng, n.cfg.LongTailRate) {
 		land += 1 + sched.Time(rng.Int64N(int64(n.cfg.LongTailDelay)))
 		n.stats.LongDelayed++
