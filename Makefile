@@ -14,7 +14,7 @@ GOTESTFLAGS ?=
 GOBIN_DIR := $(or $(shell $(GO) env GOBIN),$(shell $(GO) env GOPATH)/bin)
 STATICCHECK ?= $(shell command -v staticcheck 2>/dev/null || echo $(GOBIN_DIR)/staticcheck)
 
-.PHONY: all build run test test-short test-race fuzz-short e2e cluster-e2e failover-bench catchup bench bench-go bench-compare lint fuzz crash clean
+.PHONY: all build run test test-short test-race fuzz-short e2e cluster-e2e sim-soak sim-mutations failover-bench catchup bench bench-go bench-compare lint fuzz crash clean
 
 all: build
 
@@ -25,10 +25,11 @@ build:
 run: build
 	./$(BIN) broker
 
-# Unit and end-to-end Go tests under the race detector, a short fuzz of
+# Unit and end-to-end Go tests under the race detector (the simulator's
+# 200+ seeds among them), the simulator's mutation check, a short fuzz of
 # every fuzz target, then the client scripts and the failover tests of a
 # 3-process cluster.
-test: test-race fuzz-short e2e cluster-e2e
+test: test-race sim-mutations fuzz-short e2e cluster-e2e
 
 test-short:
 	$(GO) test -timeout $(TEST_TIMEOUT) $(GOTESTFLAGS) ./...
@@ -44,6 +45,15 @@ e2e: build
 
 cluster-e2e: build
 	scripts/cluster.sh
+
+# The simulator: many more seeds than make test runs (SEEDS=N), and the
+# mutation check of sim/README.md (each broken variant must be caught).
+SEEDS ?= 5000
+sim-soak:
+	$(GO) test -run 'TestSeeds' -count=1 -timeout 60m ./sim -sim.seeds=$(SEEDS)
+
+sim-mutations:
+	$(GO) test -run 'TestMutationsAreCaught' -count=1 -v -timeout 30m ./sim
 
 # A follower down while 1 GB is written catches up (make test writes 64 MB).
 catchup:

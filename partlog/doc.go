@@ -82,7 +82,13 @@
 // so their names survive) and returns the end offset read before it
 // started. It then records that offset as the recovery point, without an
 // fsync of the index, except once per 32 MiB appended, which bounds how
-// much a crash can make recovery rescan.
+// much a crash can make recovery rescan. Sync trusts the directory
+// entries OpenLog found to be durable, so OpenLog syncs the partition
+// directory every time: a process that died may have left entries it
+// never synced (a segment it rolled, a truncation copy renamed over a
+// segment before a failed directory sync), and without that sync a power
+// loss could bring back the file an entry named before, under batches a
+// later Sync reported durable.
 //
 // Index writes are not synced: the index can be rebuilt from the segments.
 // Pebble replays a prefix of its writes after a crash, and the recovery
@@ -106,7 +112,10 @@
 // The start offset is persisted with a synced write before segments below
 // it are deleted; an open deletes segments a crash left below it. Truncate
 // lowers the recovery point durably before it cuts files, so recovery can
-// never re-index a cut batch. DeleteLog renames the directory away before
+// never re-index a cut batch. A snapshot (SaveSnapshot) that covers batches
+// Truncate cuts, or that a crash lost, is deleted in the same synced write
+// (Truncate) or at open, so a snapshot never describes batches other than
+// the log's. DeleteLog renames the directory away before
 // dropping the index, and Open finishes an interrupted deletion.
 //
 // # Preallocation

@@ -69,8 +69,6 @@ func (l *Log) recover() error {
 	if err != nil {
 		return err
 	}
-	dirty := false // files were removed, truncated or created: sync the directory
-
 	// A crash after DeleteRecordsBefore or retention persisted a new start
 	// offset may have left the segments it meant to delete.
 	for len(l.segs) > 1 && hasStart && l.segs[1].base <= start {
@@ -79,7 +77,6 @@ func (l *Log) recover() error {
 		}
 		l.segs[0].release()
 		l.segs = l.segs[1:]
-		dirty = true
 	}
 	if len(l.segs) == 0 {
 		base := int64(0)
@@ -89,7 +86,6 @@ func (l *Log) recover() error {
 		if _, err := l.roll(base); err != nil {
 			return fmt.Errorf("create first segment: %w", err)
 		}
-		dirty = true
 	}
 	if !hasStart || start < l.segs[0].base {
 		start = l.segs[0].base
@@ -115,12 +111,11 @@ func (l *Log) recover() error {
 	// the recovery point that lets it start there, so they are intact;
 	// the scan rebuilds the rest from the batch headers it reads.
 	epochs := epochsInRange(persisted, start, next)
-	end, changed, err := l.scan(scanSeg, scanPos, next, start, &epochs)
+	end, err := l.scan(scanSeg, scanPos, next, start, &epochs)
 	if err != nil {
 		return err
 	}
 	next = end
-	dirty = dirty || changed
 
 	// Persisted start beyond everything recovered (the data after a synced
 	// DeleteRecordsBefore was never synced): start over empty at start,
@@ -131,13 +126,19 @@ func (l *Log) recover() error {
 		if err := l.resetTo(start); err != nil {
 			return err
 		}
-		next, dirty, epochs = start, true, nil
+		next, epochs = start, nil
 	}
 
-	if dirty {
-		if err := syncDir(l.fs, l.dir); err != nil {
-			return err
-		}
+	// Always, even when this open changed no file: the process that wrote
+	// the log may have died before it made its directory entries durable
+	// (a rolled segment before its first Sync, a truncation copy renamed
+	// over a segment whose directory sync then failed). The entries found
+	// here are what later Syncs take for durable, and what the recovery
+	// point written below vouches for; without this sync a power loss
+	// could bring back the file an entry named before, under data that
+	// later Syncs reported durable.
+	if err := syncDir(l.fs, l.dir); err != nil {
+		return err
 	}
 	for _, seg := range l.segs {
 		seg.dirSynced.Store(true)
@@ -158,6 +159,15 @@ func (l *Log) recover() error {
 	}
 	if !epochsComplete {
 		_ = b.Set(k.scalar(l.num, kindEpochsOK), encodeInt64(1), nil)
+	}
+	// A snapshot saved past what the crash left describes batches that
+	// are gone; the ones appended at those offsets from now on will be
+	// others (SaveSnapshot's invariant). end, not next: a log restarted
+	// empty at its start lost the batches between them too.
+	if dropped, err := l.dropSnapshotPast(b, end); err != nil {
+		return fmt.Errorf("persist recovered state: %w", err)
+	} else if dropped {
+		l.logger.Info("partlog: dropping producer snapshot past the recovered end", "end", end)
 	}
 	if !b.Empty() {
 		if err := b.Commit(pebble.Sync); err != nil {
@@ -231,28 +241,27 @@ func (l *Log) segmentIndex(base int64) int {
 // indexed. The epochs of the batches it keeps extend *epochs (the history
 // below next); the caller persists it. It returns the recovered end
 // offset.
-//
-// changed reports that the scan found anything to do (bytes past rp,
-// stale entries): then segment directory entries may not be durable
-// either, and the caller syncs the directory.
-func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end int64, changed bool, err error) {
+func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end int64, err error) {
 	wb := l.wb
 	defer wb.Reset()
+	// changed: the scan found something to do (bytes past rp, stale
+	// entries), so the bytes it keeps are fsynced before rp covers them.
+	changed := false
 	indexedEnd := int64(-1) // one past the last batch the index knew of
 	if _, _, stale, err := l.entryAtOrAfter(next); err != nil {
-		return 0, false, err
+		return 0, err
 	} else if stale {
 		if indexedEnd, err = l.lastIndexedEnd(); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 		var k, k2 keyBuf
 		if err := wb.DeleteRange(k.offset(l.num, next), k2.kindEnd(l.num, kindOffset), nil); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 		changed = true
 	}
 	if dropped, err := l.dropTimeSuffix(wb, next); err != nil {
-		return 0, false, err
+		return 0, err
 	} else if dropped {
 		changed = true
 	}
@@ -271,7 +280,7 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 					"segment", seg.path, "base", seg.base, "want", next)
 				torn = true
 				if err := l.dropSegmentsFrom(i); err != nil {
-					return 0, false, err
+					return 0, err
 				}
 				changed = true
 				break
@@ -296,7 +305,7 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 					l.logger.Debug("partlog: dropping preallocated tail",
 						"segment", seg.path, "position", pos, "bytes", fileSize-pos)
 					if err := truncateFile(l.fs, l.dir, seg, pos, l.withSegmentsLocked); err != nil {
-						return 0, false, err
+						return 0, err
 					}
 					seg.size.Store(pos)
 					changed = true
@@ -306,18 +315,18 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 					"segment", seg.path, "offset", next, "position", pos,
 					"bytes_dropped", l.bytesFrom(i, pos), "reason", reason)
 				if err := truncateFile(l.fs, l.dir, seg, pos, l.withSegmentsLocked); err != nil {
-					return 0, false, err
+					return 0, err
 				}
 				seg.size.Store(pos)
 				if err := l.dropSegmentsFrom(i + 1); err != nil {
-					return 0, false, err
+					return 0, err
 				}
 				torn, changed = true, true
 				break
 			}
 			if h.LastOffset() >= start {
 				if err := l.indexScanned(wb, seg, pos, h); err != nil {
-					return 0, false, err
+					return 0, err
 				}
 				*epochs = nextEntry(*epochs, h.PartitionLeaderEpoch, h.BaseOffset, start)
 			}
@@ -325,7 +334,7 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 			pos += int64(h.Size())
 			if wb.Len() > 1<<20 {
 				if err := wb.Commit(pebble.NoSync); err != nil {
-					return 0, false, err
+					return 0, err
 				}
 				wb.Reset()
 			}
@@ -334,7 +343,7 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 		// crash); make them durable before the recovery point covers them.
 		if changed {
 			if err := seg.file.Load().f.SyncData(); err != nil {
-				return 0, false, fmt.Errorf("sync %s: %w", seg.path, err)
+				return 0, fmt.Errorf("sync %s: %w", seg.path, err)
 			}
 		}
 	}
@@ -344,13 +353,13 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 	// starting exactly at the end stays as the active one.
 	for len(l.segs) > 1 && l.active().size.Load() == 0 && l.active().base != next {
 		if err := l.dropSegmentsFrom(len(l.segs) - 1); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 		changed = true
 	}
 	if !wb.Empty() {
 		if err := wb.Commit(pebble.NoSync); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 	}
 	if indexedEnd > next {
@@ -358,9 +367,9 @@ func (l *Log) scan(si int, pos, next, start int64, epochs *[]EpochEntry) (end in
 			"indexed_end", indexedEnd, "recovered_end", next)
 	}
 	if err := l.loadTimeState(); err != nil {
-		return 0, false, err
+		return 0, err
 	}
-	return next, changed, nil
+	return next, nil
 }
 
 // lastIndexedEnd returns one past the last offset the index has an entry

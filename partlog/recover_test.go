@@ -502,3 +502,112 @@ func TestAppendWriteErrorLeavesNothing(t *testing.T) {
 		h.appendN(t, l, 1, 1, 10, 0, constTs(1))
 	})
 }
+
+// dirSyncFaultFS fails the Sync of partition directories (not the index's)
+// while failDirSync is set: a rename lands, its directory sync does not.
+// Segment writes fail as faultFS's do.
+type dirSyncFaultFS struct {
+	*faultFS
+	failDirSync atomic.Bool
+}
+
+type dirSyncFaultDir struct {
+	vfs.File
+	fs *dirSyncFaultFS
+}
+
+var errInjectedDirSync = errors.New("injected directory sync failure")
+
+func (d dirSyncFaultDir) Sync() error {
+	if d.fs.failDirSync.Load() {
+		return errInjectedDirSync
+	}
+	return d.File.Sync()
+}
+
+func (fs *dirSyncFaultFS) OpenDir(name string) (vfs.File, error) {
+	f, err := fs.faultFS.OpenDir(name)
+	if err != nil || strings.Contains(name, indexDirName) {
+		return f, err
+	}
+	return dirSyncFaultDir{f, fs}, nil
+}
+
+// TestOpenMakesDirectoryEntriesDurable: a truncation copy renamed over a
+// segment whose directory sync then failed leaves a name that only the
+// page cache knows. The process dies and restarts, appends and syncs on
+// that name; a power loss must not bring back the file the name pointed
+// at before (with the torn append, or the batches a truncation cut) in
+// place of the batches Sync reported durable. OpenLog syncs the directory
+// for that.
+func TestOpenMakesDirectoryEntriesDurable(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		// cut makes the copy-and-rename whose directory sync fails, and
+		// returns the end it leaves.
+		cut func(t *testing.T, l *Log, fs *dirSyncFaultFS, h *history) int64
+	}{
+		{"undo of a failed append", func(t *testing.T, l *Log, fs *dirSyncFaultFS, h *history) int64 {
+			fs.fail.Store(true)
+			err := l.Append(buildBatch(t, l.EndOffset(), []int64{1, 2, 3, 4, 5, 6, 7, 8}, 8).data, 0)
+			fs.fail.Store(false)
+			if !errors.Is(err, errInjected) {
+				t.Fatalf("Append = %v, want the injected write failure", err)
+			}
+			return h.end()
+		}},
+		{"follower truncation", func(t *testing.T, l *Log, fs *dirSyncFaultFS, h *history) int64 {
+			if err := l.Truncate(4); !errors.Is(err, errInjectedDirSync) {
+				t.Fatalf("Truncate = %v, want the injected directory sync failure", err)
+			}
+			h.truncate(4)
+			return 4
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mem := vfs.NewCrashableMem()
+			fs := &dirSyncFaultFS{faultFS: &faultFS{FS: mem}}
+			cfg := infiniteConfig(1 << 20)
+			s := openTestStore(t, fs, "/d")
+			l := openTestLog(t, s, testID, cfg)
+			var h history
+			h.appendN(t, l, 4, 2, 50, 0, constTs(1)) // offsets 0-7, leader epoch 0
+			if _, err := l.Sync(); err != nil {
+				t.Fatal(err)
+			}
+
+			fs.failDirSync.Store(true)
+			end := tc.cut(t, l, fs, &h)
+			fs.failDirSync.Store(false)
+
+			// The process dies (the page cache survives) and starts again.
+			crash(t, s)
+			s = openTestStore(t, fs, "/d")
+			l = openTestLog(t, s, testID, cfg)
+			if l.EndOffset() != end {
+				t.Fatalf("end after restart %d, want %d", l.EndOffset(), end)
+			}
+			// The next leader's batches, durably.
+			h.epoch = 1
+			h.appendN(t, l, 3, 2, 50, 0, constTs(2))
+			durable, err := l.Sync()
+			if err != nil {
+				t.Fatal(err)
+			}
+
+			// Power loss: only what was synced stays.
+			crashed := mem.CrashClone(vfs.CrashCloneCfg{})
+			crash(t, s)
+			s = openTestStore(t, crashed, "/d")
+			defer s.Close()
+			l = openTestLog(t, s, testID, cfg)
+			if l.EndOffset() < durable {
+				t.Fatalf("recovered end %d below the synced end %d", l.EndOffset(), durable)
+			}
+			if got := readAll(t, l, 0, l.EndOffset(), 1<<20); !bytes.Equal(got, h.bytesFrom(0, l.EndOffset())) {
+				t.Fatal("recovered log is not what was appended: the file from before the rename came back")
+			}
+			checkEpochs(t, l, h.batches)
+		})
+	}
+}

@@ -298,7 +298,8 @@ func (l *Log) Truncate(end int64) error {
 //
 // Crash safety: the recovery point first comes down to newEnd, durably, so
 // that from then on recovery re-derives everything past newEnd from the
-// files. Then the files are cut and removed, durably. A crash before that
+// files; a snapshot covering the cut batches is deleted in the same
+// write. Then the files are cut and removed, durably. A crash before that
 // finishes recovers the old tail or part of it (Truncate had not returned);
 // a crash after it cannot bring the cut batches back. The index entries
 // past newEnd are dropped last, without a sync: recovery drops them too.
@@ -311,10 +312,26 @@ func (l *Log) truncate(e batchEntry, newEnd, start int64) error {
 	if i < 0 {
 		return fmt.Errorf("index names missing segment %d", e.segBase)
 	}
+	// One synced write lowers the recovery point and drops a snapshot that
+	// describes cut batches (SaveSnapshot's invariant): both must be
+	// durable before the first file is cut, since new batches may take
+	// the cut offsets as soon as Truncate returns.
+	b := l.db.NewBatch()
+	defer b.Close()
+	var rk keyBuf
 	if l.rp > newEnd {
-		if err := l.writeRecoveryPoint(newEnd, pebble.Sync); err != nil {
+		if err := b.Set(rk.scalar(l.num, kindRecovery), encodeInt64(newEnd), nil); err != nil {
 			return err
 		}
+	}
+	if _, err := l.dropSnapshotPast(b, newEnd); err != nil {
+		return err
+	}
+	if !b.Empty() {
+		if err := b.Commit(pebble.Sync); err != nil {
+			return fmt.Errorf("lower recovery point: %w", err)
+		}
+		l.rp = min(l.rp, newEnd)
 	}
 	switch {
 	case newEnd < start:

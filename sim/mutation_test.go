@@ -24,7 +24,9 @@ var mutationBounds = map[mutation.Kind]int{
 // until a checker fails: the checkers can fail, and do on each kind of
 // bug they are there for.
 func TestMutationsAreCaught(t *testing.T) {
-	if testing.Short() {
+	if testing.Short() || raceEnabled {
+		// make test runs it without the race detector (make sim-mutations),
+		// where a hundred seeds take seconds instead of minutes.
 		t.Skip("the mutation check runs seeds until each broken variant is caught")
 	}
 	for _, k := range mutation.All() {

@@ -71,7 +71,6 @@ type process struct {
 	fenced           bool
 	caughtUp         bool
 	reconcilePending bool
-	lastImage        *metadata.Image
 	pidNext, pidEnd  int64
 
 	replicas map[partlog.LogID]*replica
@@ -207,9 +206,6 @@ func (n *node) kill(crash bool) {
 		p.closeStorage()
 	}
 }
-
-// alive reports whether p is still the node's running process.
-func (p *process) alive() bool { return !p.dead }
 
 // after runs fn d from now on p's behalf: never once p is dead, and not
 // while its node is paused (then when the pause ends).

@@ -39,8 +39,6 @@ type World struct {
 	// fatalErr is the first internal failure (a bug in the simulator or
 	// an invariant the code itself asserts); it ends the run.
 	fatalErr error
-	// obsSeq numbers observations for the checkers that need an order.
-	obsSeq uint64
 
 	// pollers are the conditions tasks wait on (see waitFor), checked
 	// after every event.

@@ -48,7 +48,7 @@ func TestSameSeedSameTrace(t *testing.T) {
 		s.RunUntil(Second, nil)
 		return s.TraceHash()
 	}
-	if run(7) != run(7) {
+	if a, b := run(7), run(7); a != b {
 		t.Fatal("same seed, different traces")
 	}
 	if run(7) == run(8) {
