@@ -151,7 +151,7 @@ func (f *faultPlan) inject(kind string) {
 		if n.proc == nil {
 			return
 		}
-		d := 100*sched.Millisecond + w.s.Jitter(6*sched.Second)
+		d := 100*sched.Millisecond + w.s.Jitter(10*sched.Second)
 		f.count("pause")
 		w.s.Tracef("fault pause node %d for %v", n.id, d)
 		n.pause(w.s.Now() + d)

@@ -13,11 +13,11 @@ var mutationSeeds = flag.Int("sim.mutation-seeds", 0, "seeds each mutation may t
 // variant must be caught within this many seeds (seeds 1, 2, ... in
 // order). The bounds are what the check measured, with headroom.
 var mutationBounds = map[mutation.Kind]int{
-	mutation.HWBeforeISR:        20,
-	mutation.AckBeforeFsync:     60,
-	mutation.StaleLeaderWrites:  60,
-	mutation.SkipTruncation:     40,
-	mutation.ForgetOffsetCommit: 60,
+	mutation.HWBeforeISR:        10,
+	mutation.AckBeforeFsync:     100,
+	mutation.StaleLeaderWrites:  100,
+	mutation.SkipTruncation:     10,
+	mutation.ForgetOffsetCommit: 40,
 }
 
 // TestMutationsAreCaught turns each mutation on in turn and runs seeds
