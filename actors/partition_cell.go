@@ -295,6 +295,13 @@ func (c *PartitionCell) Sync() {
 // synced feeds the outcome of an fsync (done by Sync, or by the daemon's
 // syncer goroutine) to the core.
 func (c *PartitionCell) synced(end int64, err error) {
+	c.stepSynced(end, err)
+	c.settle()
+}
+
+// stepSynced steps the core with an fsync's outcome; a failed fsync takes
+// the partition offline for writes.
+func (c *PartitionCell) stepSynced(end int64, err error) {
 	s := partition.Synced{DurableEnd: end}
 	if err != nil {
 		c.logger.Error("fsync failed; partition goes offline for writes", "err", err)
@@ -302,7 +309,6 @@ func (c *PartitionCell) synced(end int64, err error) {
 		s.Err = err.Error()
 	}
 	c.core.Step(s)
-	c.settle()
 }
 
 // AlterISRAnswer feeds the controller's answer to an ISR change (see
@@ -428,14 +434,7 @@ func (c *PartitionCell) saveSnapshot() {
 // syncInline fsyncs on the caller's goroutine, in the middle of execute,
 // and feeds the result straight back to the core.
 func (c *PartitionCell) syncInline() {
-	end, err := c.log.Sync()
-	s := partition.Synced{DurableEnd: end}
-	if err != nil {
-		c.logger.Error("fsync failed; partition goes offline for writes", "err", err)
-		c.offline = true
-		s.Err = err.Error()
-	}
-	c.core.Step(s)
+	c.stepSynced(c.log.Sync())
 	c.execute(c.core.Ready())
 }
 

@@ -15,8 +15,8 @@ import (
 )
 
 // OffsetsTopic is Kafka's internal topic of committed offsets and group
-// metadata; tools that read it (Burrow, say) find it under this name.
-const OffsetsTopic = "__consumer_offsets"
+// metadata.
+const OffsetsTopic = wire.OffsetsTopic
 
 // groupSettings maps the broker config to the group cores' settings.
 func (n *Node) groupSettings() group.Settings {
@@ -50,7 +50,7 @@ func (n *Node) startGroups(img *metadata.Image) {
 		OffsetsPartition: func(p int32) *actors.Partition {
 			return n.host.Partition(OffsetsTopic, p)
 		},
-		Topics: func() group.TopicView { return imageTopics{n.controller.Image()} },
+		Topics: func() group.TopicView { return n.controller.Image().TopicIndex() },
 		Logger: n.logger.With("component", "groups"),
 	})
 }
@@ -80,23 +80,13 @@ func (n *Node) FindCoordinator(ctx context.Context, keyType int8, key string) (m
 		return metadata.Broker{}, fmt.Errorf("unknown coordinator key type %d: %w", keyType, kerr.InvalidRequest)
 	}
 	img := n.controller.Image()
-	t := img.Topic(OffsetsTopic)
-	if t == nil {
+	if img.Topic(OffsetsTopic) == nil {
 		if err := n.createOffsetsTopic(ctx, img); err != nil {
 			return metadata.Broker{}, err
 		}
 		img = n.controller.Image()
-		if t = img.Topic(OffsetsTopic); t == nil {
-			return metadata.Broker{}, fmt.Errorf("offsets topic not created yet: %w", kerr.CoordinatorNotAvailable)
-		}
 	}
-	p := group.PartitionFor(key, int32(len(t.Partitions)))
-	leader := t.Partitions[p].Leader
-	b, ok := img.Broker(leader)
-	if leader < 0 || !ok || b.Fenced {
-		return metadata.Broker{}, fmt.Errorf("offsets partition %d has no leader: %w", p, kerr.CoordinatorNotAvailable)
-	}
-	return b, nil
+	return wire.GroupCoordinator(img, key)
 }
 
 // createOffsetsTopic creates __consumer_offsets as Kafka does on the first
@@ -134,24 +124,3 @@ func (n *Node) Group(id string) (wire.Group, error) {
 
 // ListGroups implements wire.Backend.
 func (n *Node) ListGroups() []group.Summary { return n.groups.List() }
-
-// imageTopics shows a metadata image to the group cores.
-type imageTopics struct{ img *metadata.Image }
-
-func (v imageTopics) TopicByName(name string) ([16]byte, int32, bool) {
-	t := v.img.Topic(name)
-	if t == nil {
-		return [16]byte{}, 0, false
-	}
-	return t.ID, int32(len(t.Partitions)), true
-}
-
-func (v imageTopics) TopicByID(id [16]byte) (string, int32, bool) {
-	t := v.img.TopicByID(id)
-	if t == nil {
-		return "", 0, false
-	}
-	return t.Name, int32(len(t.Partitions)), true
-}
-
-func (v imageTopics) TopicNames() []string { return v.img.TopicNames() }

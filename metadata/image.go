@@ -196,3 +196,32 @@ func without(s []int32, ids ...int32) []int32 {
 	}
 	return out
 }
+
+// TopicIndex looks topics up by name or id together with their partition
+// counts: the view of the image a group coordinator needs (it satisfies
+// actors/group.TopicView).
+type TopicIndex struct{ img *Image }
+
+// TopicIndex returns img's TopicIndex.
+func (img *Image) TopicIndex() TopicIndex { return TopicIndex{img} }
+
+// TopicByName returns the id and partition count of topic name.
+func (v TopicIndex) TopicByName(name string) ([16]byte, int32, bool) {
+	t := v.img.Topic(name)
+	if t == nil {
+		return [16]byte{}, 0, false
+	}
+	return t.ID, int32(len(t.Partitions)), true
+}
+
+// TopicByID returns the name and partition count of topic id.
+func (v TopicIndex) TopicByID(id [16]byte) (string, int32, bool) {
+	t := v.img.TopicByID(id)
+	if t == nil {
+		return "", 0, false
+	}
+	return t.Name, int32(len(t.Partitions)), true
+}
+
+// TopicNames lists every topic, sorted.
+func (v TopicIndex) TopicNames() []string { return v.img.TopicNames() }

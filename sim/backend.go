@@ -126,31 +126,23 @@ func (b *backend) Limits() wire.Limits {
 }
 
 func (b *backend) CreateTopics(ctx context.Context, reqs []metadata.CreateTopic, validateOnly bool) []error {
-	res, err := b.callController(ctx, func(c *metadata.Controller, _ int64) (any, error) {
-		return c.CreateTopics(reqs, validateOnly), nil
-	})
-	if err != nil {
-		return fillErrs(len(reqs), err)
-	}
-	return res.([]error)
+	return b.controllerErrs(ctx, len(reqs), func(c *metadata.Controller) []error { return c.CreateTopics(reqs, validateOnly) })
 }
 
 func (b *backend) DeleteTopics(ctx context.Context, names []string) []error {
-	res, err := b.callController(ctx, func(c *metadata.Controller, _ int64) (any, error) {
-		return c.DeleteTopics(names), nil
-	})
-	if err != nil {
-		return fillErrs(len(names), err)
-	}
-	return res.([]error)
+	return b.controllerErrs(ctx, len(names), func(c *metadata.Controller) []error { return c.DeleteTopics(names) })
 }
 
 func (b *backend) CreatePartitions(ctx context.Context, reqs []metadata.CreatePartitions, validateOnly bool) []error {
-	res, err := b.callController(ctx, func(c *metadata.Controller, _ int64) (any, error) {
-		return c.CreatePartitions(reqs, validateOnly), nil
-	})
+	return b.controllerErrs(ctx, len(reqs), func(c *metadata.Controller) []error { return c.CreatePartitions(reqs, validateOnly) })
+}
+
+// controllerErrs runs a command with one error per item on the active
+// controller; a failed call fails every item.
+func (b *backend) controllerErrs(ctx context.Context, n int, cmd func(*metadata.Controller) []error) []error {
+	res, err := b.callController(ctx, func(c *metadata.Controller, _ int64) (any, error) { return cmd(c), nil })
 	if err != nil {
-		return fillErrs(len(reqs), err)
+		return fillErrs(n, err)
 	}
 	return res.([]error)
 }
@@ -210,9 +202,7 @@ func (b *backend) FindCoordinator(ctx context.Context, keyType int8, key string)
 	if keyType != 0 {
 		return metadata.Broker{}, fmt.Errorf("coordinator key type %d: %w", keyType, kerr.InvalidRequest)
 	}
-	img := b.Image()
-	t := img.Topic(offsetsTopic)
-	if t == nil {
+	if b.Image().Topic(offsetsTopic) == nil {
 		w := b.p.n.w
 		policy := "compact"
 		errs := b.CreateTopics(ctx, []metadata.CreateTopic{{Name: offsetsTopic, NumPartitions: w.cfg.OffsetsPartitions,
@@ -220,18 +210,8 @@ func (b *backend) FindCoordinator(ctx context.Context, keyType int8, key string)
 		if err := errs[0]; err != nil && !errors.Is(err, kerr.TopicAlreadyExists) {
 			return metadata.Broker{}, fmt.Errorf("create the offsets topic: %v: %w", err, kerr.CoordinatorNotAvailable)
 		}
-		img = b.Image()
-		if t = img.Topic(offsetsTopic); t == nil {
-			return metadata.Broker{}, fmt.Errorf("offsets topic not created yet: %w", kerr.CoordinatorNotAvailable)
-		}
 	}
-	part := group.PartitionFor(key, int32(len(t.Partitions)))
-	leader := t.Partitions[part].Leader
-	br, ok := img.Broker(leader)
-	if leader < 0 || !ok || br.Fenced {
-		return metadata.Broker{}, fmt.Errorf("offsets partition %d has no leader: %w", part, kerr.CoordinatorNotAvailable)
-	}
-	return br, nil
+	return wire.GroupCoordinator(b.Image(), key)
 }
 
 func (b *backend) Group(id string) (wire.Group, error) {

@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strconv"
 
@@ -409,14 +410,7 @@ func (cs *consumer) tick() {
 	}
 }
 
-func sortedParts[V any](m map[int32]V) []int32 {
-	ps := make([]int32, 0, len(m))
-	for p := range m {
-		ps = append(ps, p)
-	}
-	slices.Sort(ps)
-	return ps
-}
+func sortedParts[V any](m map[int32]V) []int32 { return slices.Sorted(maps.Keys(m)) }
 
 func (cs *consumer) findCoordinator() {
 	if cs.finding {

@@ -14,10 +14,11 @@ import (
 	"github.com/troupe-io/troupe/metadata"
 	"github.com/troupe-io/troupe/partlog"
 	"github.com/troupe-io/troupe/sim/sched"
+	"github.com/troupe-io/troupe/wire"
 )
 
 // offsetsTopic is Kafka's topic of committed offsets.
-const offsetsTopic = "__consumer_offsets"
+const offsetsTopic = wire.OffsetsTopic
 
 // Fault kinds, as --faults names them.
 const (

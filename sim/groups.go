@@ -28,13 +28,7 @@ func newGroupsHost(p *process) *groupsHost { return &groupsHost{p: p, loaded: ma
 func (g *groupsHost) NowMs() int64 { return g.p.n.nowMs() }
 
 func (g *groupsHost) SetTimer(atMs int64) {
-	g.timer.Cancel()
-	g.timer = nil
-	if atMs < 0 {
-		return
-	}
-	d := max(atMs-g.p.n.nowMs(), 0)
-	g.timer = g.p.after(sched.Time(d)*sched.Millisecond, func() {
+	g.timer = g.p.resetTimer(g.timer, atMs, func() {
 		if g.cells != nil {
 			g.cells.Tick()
 		}
@@ -66,7 +60,7 @@ func (g *groupsHost) reconcile(img *metadata.Image) {
 				}
 				return nil
 			},
-			Topics:      func() group.TopicView { return imageTopics{p.ctrl.Image()} },
+			Topics:      func() group.TopicView { return p.ctrl.Image().TopicIndex() },
 			NewMemberID: actors.MemberIDs(func() uint64 { return w.s.Rand().Uint64() }),
 			Logger:      p.logger,
 		}, g)
@@ -140,24 +134,3 @@ func (g *groupsHost) kill() {
 	g.timer.Cancel()
 	g.cells = nil
 }
-
-// imageTopics shows a metadata image to the group cores.
-type imageTopics struct{ img *metadata.Image }
-
-func (v imageTopics) TopicByName(name string) ([16]byte, int32, bool) {
-	t := v.img.Topic(name)
-	if t == nil {
-		return [16]byte{}, 0, false
-	}
-	return t.ID, int32(len(t.Partitions)), true
-}
-
-func (v imageTopics) TopicByID(id [16]byte) (string, int32, bool) {
-	t := v.img.TopicByID(id)
-	if t == nil {
-		return "", 0, false
-	}
-	return t.Name, int32(len(t.Partitions)), true
-}
-
-func (v imageTopics) TopicNames() []string { return v.img.TopicNames() }

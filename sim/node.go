@@ -271,6 +271,17 @@ func (n *node) runHeld() {
 	}
 }
 
+// resetTimer replaces the timer prev with one that runs fn at atMs on the
+// node's clock (none when atMs < 0): a cell's one timer (CellEnv.SetTimer).
+func (p *process) resetTimer(prev *sched.Event, atMs int64, fn func()) *sched.Event {
+	prev.Cancel()
+	if atMs < 0 {
+		return nil
+	}
+	d := max(atMs-p.n.nowMs(), 0)
+	return p.after(sched.Time(d)*sched.Millisecond, fn)
+}
+
 // goTask starts fn as a task of p (killed with it), from a fresh event so
 // that no caller is re-entered.
 func (p *process) goTask(name string, fn func(t *sched.Task)) {

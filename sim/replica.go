@@ -41,13 +41,7 @@ type replica struct {
 func (r *replica) NowMs() int64 { return r.p.n.nowMs() }
 
 func (r *replica) SetTimer(atMs int64) {
-	r.timer.Cancel()
-	r.timer = nil
-	if atMs < 0 {
-		return
-	}
-	d := max(atMs-r.p.n.nowMs(), 0)
-	r.timer = r.p.after(sched.Time(d)*sched.Millisecond, func() { r.step(func() { r.cell.Tick() }) })
+	r.timer = r.p.resetTimer(r.timer, atMs, func() { r.step(func() { r.cell.Tick() }) })
 }
 
 func (r *replica) RequestSync() bool {
