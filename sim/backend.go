@@ -114,7 +114,9 @@ func (b *backend) callController(ctx context.Context, op ctrlOp) (any, error) {
 		return nil, err
 	}
 	res, err := b.p.callControllerTask(req.t, op)
-	b.cur = nil
+	// Other requests ran while this one waited: their handlers are done,
+	// and what this handler sends from here on is owed to it.
+	b.cur = req
 	return res, err
 }
 

@@ -48,6 +48,7 @@ type World struct {
 	producers    []*producer
 	consumers    []*consumer
 	adminStopped bool
+	extraTopics  int
 	faults       *faultPlan
 	// extra are violations found by the simulator itself (liveness,
 	// corrupt reads), beside the checkers'.
