@@ -67,8 +67,8 @@ type Config struct {
 	// LivenessTime bounds how long the healed cluster may take to finish
 	// all pending work.
 	SafetyTime, LivenessTime sched.Time
-	// MaxSteps, when positive, ends the safety phase after this many
-	// events.
+	// MaxSteps, when positive, ends the safety phase after this many of
+	// its events (or at SafetyTime, whichever comes first).
 	MaxSteps uint64
 	// Mutation is the deliberately broken variant to run (mutation.None:
 	// the real code).

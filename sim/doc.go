@@ -28,7 +28,7 @@
 // MemFS plus torn writes, I/O errors and a full disk) and per-node clock
 // offsets. etcd raft draws election timeouts from crypto/rand with no
 // seeding hook; the simulator makes that draw constant (see
-// makeRaftDeterministic) and supplies the randomness itself, seeded, as
+// deterministicRaft) and supplies the randomness itself, seeded, as
 // jitter in each node's tick schedule.
 //
 // A run has two phases. In the safety phase producers, consumers and an

@@ -43,10 +43,13 @@ func (r *Result) Failed() bool { return r.Err != nil || len(r.Violations) > 0 }
 // topicName is the workload's topic.
 const topicName = "events"
 
-// Run simulates one seed.
+// Run simulates one seed. Runs in one process take turns.
 func Run(cfg Config) *Result {
+	return deterministicRaft(func() *Result { return run(cfg) })
+}
+
+func run(cfg Config) *Result {
 	cfg = cfg.withDefaults()
-	makeRaftDeterministic()
 	prev := mutation.Set(cfg.Mutation)
 	defer mutation.Set(prev)
 
@@ -184,9 +187,9 @@ func (w *World) runPhases() {
 	w.startAdmin(admin)
 	w.net.SetFaulty(true)
 	w.faults.start()
-	safetyEnd := s.Now() + w.cfg.SafetyTime
+	safetyEnd, safetyFrom := s.Now()+w.cfg.SafetyTime, s.Steps()
 	for s.Now() < safetyEnd {
-		if w.cfg.MaxSteps > 0 && s.Steps() >= w.cfg.MaxSteps {
+		if w.cfg.MaxSteps > 0 && s.Steps()-safetyFrom >= w.cfg.MaxSteps {
 			break
 		}
 		if !w.step() {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strconv"
 	"sync"
 
 	"github.com/troupe-io/troupe/metadata"
@@ -109,7 +110,7 @@ func (w *World) metadataDefaults() metadata.Defaults {
 		NumPartitions:          1,
 		ReplicationFactor:      int16(min(3, w.cfg.Nodes)),
 		DeleteTopicEnable:      true,
-		BrokerConfig:           map[string]string{"min.insync.replicas": "2"},
+		BrokerConfig:           map[string]string{"min.insync.replicas": strconv.Itoa(min(2, w.cfg.Nodes))},
 		BrokerSessionTimeoutMs: w.cfg.SessionTimeout.Ms(),
 	}
 }
@@ -127,18 +128,9 @@ func (r randReader) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-// raftRandomness makes etcd raft's election-timeout draw constant.
-//
-// raft v3.7.0 draws each follower's randomised election timeout from
-// crypto/rand.Reader through a package-level source with no hook to seed
-// it. The simulator replaces crypto/rand.Reader, once per process, with
-// a reader of zeros: every draw is then 0 and every timeout exactly
-// ElectionTick ticks. The randomness elections need comes back, seeded,
-// from each node's tick schedule (tickJitter). This is "driving
-// elections explicitly" without patching raft; the cost is that the
-// process hosting the simulator must not rely on crypto/rand for secrets
-// (troupe sim and the sim tests do not).
-var raftRandomness sync.Once
+// raftRandomness serialises runs: each replaces crypto/rand.Reader for its
+// duration (see deterministicRaft).
+var raftRandomness sync.Mutex
 
 type zeroReader struct{}
 
@@ -147,8 +139,25 @@ func (zeroReader) Read(b []byte) (int, error) {
 	return len(b), nil
 }
 
-func makeRaftDeterministic() {
-	raftRandomness.Do(func() { rand.Reader = zeroReader{} })
+// deterministicRaft runs fn with etcd raft's election-timeout draw made
+// constant, and returns what fn returns.
+//
+// raft v3.7.0 draws each follower's randomised election timeout from
+// crypto/rand.Reader through a package-level source with no hook to seed
+// it. For the length of a run the simulator replaces crypto/rand.Reader
+// with a reader of zeros: every draw is then 0 and every timeout exactly
+// ElectionTick ticks. The randomness elections need comes back, seeded,
+// from each node's tick schedule (tickJitter). This drives elections from
+// the simulator's seed without patching raft; the price is that nothing
+// else in the process may use crypto/rand while a run is on (the runs
+// take turns, and troupe sim and the sim tests do nothing else).
+func deterministicRaft[T any](fn func() T) T {
+	raftRandomness.Lock()
+	defer raftRandomness.Unlock()
+	prev := rand.Reader
+	rand.Reader = zeroReader{}
+	defer func() { rand.Reader = prev }()
+	return fn()
 }
 
 // poller is a condition someone waits for: a task (waitFor) or a
