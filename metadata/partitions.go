@@ -149,10 +149,12 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 		return Partition{}, fmt.Errorf("%s: epochs %d/%d are newer than this controller's %d/%d: %w",
 			where, leaderEpoch, partitionEpoch, p.LeaderEpoch, p.PartitionEpoch, ErrNotController)
 	}
+	live := img.LiveBroker
 	if err := fenceStaleLeader(where, p, leaderID, leaderEpoch, partitionEpoch); err != nil {
 		if !mutation.On(mutation.StaleLeaderWrites) {
 			return Partition{}, err
 		}
+		live = func(id int32) bool { return id == leaderID || img.LiveBroker(id) }
 		// Broken on purpose (sim mutation check): take the ISR a deposed
 		// or out-of-date leader asks for. The unbroken controller fences
 		// it here, so only the current leader, knowing the current ISR,
@@ -160,6 +162,8 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 		// cannot shrink the ISR to itself and commit writes alone. The
 		// checks below still hold the new ISR to live replicas, and
 		// keepValidLeader keeps the image valid (a leader in its ISR).
+		// The requester counts as live even if fenced: a deposed leader
+		// coming back from a pause is fenced until its next heartbeat.
 	}
 	switch {
 	case len(newISR) == 0 || hasDuplicates(newISR):
@@ -171,7 +175,7 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 		if !slices.Contains(p.Replicas, r) {
 			return Partition{}, fmt.Errorf("%s: broker %d in isr %v is not a replica: %w", where, r, newISR, kerr.IneligibleReplica)
 		}
-		if !img.LiveBroker(r) {
+		if !live(r) {
 			return Partition{}, fmt.Errorf("%s: broker %d in isr %v is fenced or unregistered: %w", where, r, newISR, kerr.IneligibleReplica)
 		}
 	}
@@ -182,7 +186,7 @@ func (c *Controller) AlterPartition(topic string, partition, leaderID, leaderEpo
 	// leadership moves only when a completed reassignment removed it (or,
 	// under StaleLeaderWrites, when a stale leader's ISR left the current
 	// leader out).
-	keepValidLeader(&s, img.LiveBroker)
+	keepValidLeader(&s, live)
 	if rec := s.diff(t.ID, p); rec != nil {
 		if err := c.commitLocked([]Record{{Type: RecordPartitionChange, PartitionChange: rec}}); err != nil {
 			return Partition{}, err

@@ -151,7 +151,13 @@ func (f *faultPlan) inject(kind string) {
 		if n.proc == nil {
 			return
 		}
-		d := 100*sched.Millisecond + w.s.Jitter(10*sched.Second)
+		// Mostly short pauses; one in three outlasts the broker session
+		// and the ISR lag bound, so the node is fenced and replaced
+		// meanwhile and comes back acting on stale leadership.
+		d := 100*sched.Millisecond + w.s.Jitter(2*sched.Second)
+		if rng.IntN(3) == 0 {
+			d = 7*sched.Second + w.s.Jitter(5*sched.Second)
+		}
 		f.count("pause")
 		w.s.Tracef("fault pause node %d for %v", n.id, d)
 		n.pause(w.s.Now() + d)

@@ -15,9 +15,9 @@ var mutationSeeds = flag.Int("sim.mutation-seeds", 0, "seeds each mutation may t
 var mutationBounds = map[mutation.Kind]int{
 	mutation.HWBeforeISR:        10,
 	mutation.AckBeforeFsync:     100,
-	mutation.StaleLeaderWrites:  100,
+	mutation.StaleLeaderWrites:  400,
 	mutation.SkipTruncation:     10,
-	mutation.ForgetOffsetCommit: 40,
+	mutation.ForgetOffsetCommit: 100,
 }
 
 // TestMutationsAreCaught turns each mutation on in turn and runs seeds
