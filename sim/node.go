@@ -188,13 +188,6 @@ func (n *node) kill(crash bool) {
 		r.kill()
 	}
 	if crash {
-		unsynced := 0
-		for _, id := range sortedIDs(p.replicas) {
-			if st := p.replicas[id].cell.Status(); st.LogEnd > st.DurableEnd {
-				unsynced++
-			}
-		}
-		n.w.s.Tracef("node %d crash with %d replicas unsynced, %d pending writes", n.id, unsynced, n.disk.PendingWrites())
 		rep := n.disk.Crash()
 		n.w.s.Tracef("node %d crash kept=%d torn=%d dropped=%d", n.id, rep.KeptWrites, rep.TornWrites, rep.DroppedWrites)
 		// The old process's files now fail every call: closing only

@@ -18,8 +18,10 @@
 //     dropped, reordered and duplicated. Any other class is a FIFO stream, as
 //     over a TCP connection: on one link and class, messages land in the order
 //     they were sent and at most once; a long delay holds back those behind it.
-//     A dropped stream message leaves a gap, the rest still arrive: this model
-//     does not break connections.
+//     A stream message is never lost to DropRate: TCP resends a lost segment,
+//     so the draw costs it a retransmission timeout (Config.Retransmit) and
+//     holds back what follows on the link. Only a cut link drops it; this
+//     model does not break connections.
 //   - Partitions cut links: Partition splits nodes into groups, CutOneWay cuts
 //     one direction of one link, Isolate cuts a node from everyone, Heal
 //     restores everything. A message is dropped if its link is cut when it is

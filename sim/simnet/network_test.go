@@ -384,3 +384,30 @@ func TestBadInputDoesNotPanic(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+// TestStreamLossIsARetransmission: a stream message drawn as lost lands
+// anyway, a retransmission timeout late, and holds back the ones behind
+// it; a datagram drawn as lost is gone.
+func TestStreamLossIsARetransmission(t *testing.T) {
+	s := sched.New(1)
+	n := New(s, Config{MinDelay: sched.Millisecond, MaxDelay: sched.Millisecond, DropRate: 1, Retransmit: 200 * sched.Millisecond})
+	n.SetFaulty(true)
+	var landed []sched.Time
+	for range 3 {
+		n.Send(1, 2, Stream, func() { landed = append(landed, s.Now()) })
+	}
+	dgram := false
+	n.Send(1, 2, Datagram, func() { dgram = true })
+	s.RunUntil(sched.Second, nil)
+	if len(landed) != 3 || dgram {
+		t.Fatalf("landed %v, datagram delivered %v", landed, dgram)
+	}
+	for _, at := range landed {
+		if at < 201*sched.Millisecond {
+			t.Fatalf("a lost stream message landed at %v, before its retransmission", at)
+		}
+	}
+	if st := n.Stats(); st.Retransmitted != 3 || st.DroppedByFault != 1 {
+		t.Fatalf("stats %+v", st)
+	}
+}
