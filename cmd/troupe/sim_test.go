@@ -44,11 +44,13 @@ func TestSimCommand(t *testing.T) {
 		}
 	})
 	t.Run("a broken variant fails with a repro command", func(t *testing.T) {
-		out, code := troupeProcess(t, "sim", "--seed", "1", "--mutation", "skip-truncation")
+		// The mutation check's bound for hw-before-isr (sim/README.md).
+		out, code := troupeProcess(t, "sim", "--seed", "1", "--seeds", "10", "--mutation", "hw-before-isr")
 		if code == 0 {
-			t.Fatalf("the mutation was not caught:\n%s", out)
+			t.Fatalf("the mutation was not caught in 10 seeds:\n%s", out)
 		}
-		if !strings.Contains(out, "VIOLATION") || !strings.Contains(out, "reproduce with: troupe sim --seed 1 --mutation skip-truncation") {
+		if !strings.Contains(out, "VIOLATION") || !strings.Contains(out, "--mutation hw-before-isr") ||
+			!strings.Contains(out, "reproduce with: troupe sim --seed ") {
 			t.Fatalf("no violation or repro command:\n%s", out)
 		}
 	})
