@@ -182,32 +182,7 @@ func cellFetchRound(t *testing.T, l, f *cellNode) (FetchResult, FollowerState) {
 // cellLog reads a cell's whole log.
 func cellLog(t *testing.T, c *PartitionCell) []byte {
 	t.Helper()
-	ch := make(chan FetchResult, 1)
-	var out []byte
-	for off := c.Status().LogStart; ; {
-		c.Handle(&LocalReadRequest{Offset: off, MaxBytes: 1 << 20, Reply: ch})
-		r := mustReceive(t, ch, "local read")
-		if r.ErrorCode != 0 {
-			t.Fatalf("local read at %d: %v", off, kerr.ErrorForCode(r.ErrorCode))
-		}
-		n := len(out)
-		var err error
-		out, err = r.Records.AppendTo(out)
-		r.Records.Release()
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(out) == n {
-			return out
-		}
-		for it := batch.NewIter(out[n:]); ; {
-			h, _, ok := it.Next()
-			if !ok {
-				break
-			}
-			off = h.LastOffset() + 1
-		}
-	}
+	return readWholeLog(t, c.Status().LogStart, func(r LocalReadRequest) { c.Handle(&r) })
 }
 
 // TestCellAcksAllAfterFollowerFetched: an acks=-1 produce to a leader

@@ -153,10 +153,17 @@ func fetchRound(t *testing.T, leader, follower *Partition, replicaID int32) (Fet
 // logBytes reads a replica's whole log.
 func logBytes(t *testing.T, p *Partition) []byte {
 	t.Helper()
+	return readWholeLog(t, status(t, p).LogStart, p.ReadLocal)
+}
+
+// readWholeLog reads a replica's log from start to its end through
+// LocalReadRequests handed to read (a cell or an actor).
+func readWholeLog(t *testing.T, start int64, read func(LocalReadRequest)) []byte {
+	t.Helper()
 	ch := make(chan FetchResult, 1)
 	var out []byte
-	for off := status(t, p).LogStart; ; {
-		p.ReadLocal(LocalReadRequest{Offset: off, MaxBytes: 1 << 20, Reply: ch})
+	for off := start; ; {
+		read(LocalReadRequest{Offset: off, MaxBytes: 1 << 20, Reply: ch})
 		r := wait(t, ch, "local read")
 		if r.ErrorCode != 0 {
 			t.Fatalf("local read at %d: %v", off, kerr.ErrorForCode(r.ErrorCode))
