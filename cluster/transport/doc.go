@@ -7,9 +7,9 @@
 // `listeners=...,CONTROLLER://host:port`). Replica fetching of partition
 // data does not use it; followers fetch with the Kafka protocol.
 //
-// Two implementations share the Transport interface: TCP, which the daemon
-// uses, and MemNetwork, an in-memory network with fault injection for
-// tests and, in its manual mode, for the deterministic simulator.
+// TCP implements the Transport interface. The deterministic simulator
+// (package sim) does not go through it: it hosts the quorum's core and
+// carries raft messages over its own simulated network (sim/simnet).
 //
 // # Why our own framing
 //

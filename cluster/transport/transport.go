@@ -36,8 +36,8 @@ type Handler interface {
 }
 
 // Transport moves messages and requests between the nodes of one
-// cluster. The daemon uses TCP; tests and the simulator use an in-memory
-// network with fault injection behind the same interface.
+// cluster. The daemon uses TCP; the quorum's tests use an in-memory
+// stand-in (metadata/quorum's memnet_test.go) behind the same interface.
 type Transport interface {
 	// Send queues a one-way message to node to and returns at once. It
 	// reports false when the message was dropped (unknown peer, queue
