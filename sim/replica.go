@@ -102,41 +102,47 @@ func (r *replica) observe() {
 // below the high watermark.
 func (r *replica) readCommitted(from, to int64) {
 	w, p := r.p.n.w, r.p
+	next, err := r.readRange(from, to, func(off int64, value string) {
+		w.check.Committed(p.n.id, r.tp, off, value, -1)
+	})
+	if err != nil {
+		w.report("replica-corrupt", fmt.Sprintf("node %d %s@%d: %v", p.n.id, r.id, next, err))
+	}
+	r.committedUpTo = max(r.committedUpTo, next)
+}
+
+// readRange reads the replica's own log from from up to to, calling fn
+// for each record, and returns where it stopped: to, or earlier where the
+// log ends, a read fails or a batch does not decode (then with the error).
+func (r *replica) readRange(from, to int64, fn func(offset int64, value string)) (int64, error) {
+	ch := make(chan actors.FetchResult, 1)
+	var buf bytes.Buffer
 	for from < to {
-		ch := make(chan actors.FetchResult, 1)
 		r.cell.Handle(&actors.LocalReadRequest{Offset: from, MaxBytes: 1 << 20, Reply: ch})
 		res := <-ch
-		if res.ErrorCode != 0 {
-			return
-		}
-		var buf bytes.Buffer
+		buf.Reset()
 		_, err := res.Records.WriteTo(&buf)
 		res.Records.Release()
-		if err != nil || buf.Len() == 0 {
-			return
+		if res.ErrorCode != 0 || err != nil || buf.Len() == 0 {
+			return from, nil
 		}
 		offsets, values, err := decodeRecords(buf.Bytes(), from)
 		if err != nil {
-			w.report("replica-corrupt", fmt.Sprintf("node %d %s@%d: %v", p.n.id, r.id, from, err))
-			return
+			return from, err
 		}
-		next := from
 		for i, off := range offsets {
-			if off >= to {
-				break
+			if off < to {
+				fn(off, values[i])
 			}
-			w.check.Committed(p.n.id, r.tp, off, values[i], -1)
-			next = off + 1
 		}
-		if last := lastOffset(buf.Bytes()); last+1 > next {
-			next = min(last+1, to) // batches without records, or records past to
-		}
+		// Batches without records, or records past to, move on too.
+		next := min(lastOffset(buf.Bytes())+1, to)
 		if next <= from {
-			return
+			return from, nil
 		}
 		from = next
-		r.committedUpTo = from
 	}
+	return from, nil
 }
 
 // kill drops the replica with its process.

@@ -1,7 +1,6 @@
 package sim
 
 import (
-	"bytes"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -9,7 +8,6 @@ import (
 
 	"github.com/twmb/franz-go/pkg/kmsg"
 
-	"github.com/troupe-io/troupe/actors"
 	"github.com/troupe-io/troupe/internal/mutation"
 	"github.com/troupe-io/troupe/sim/check"
 	"github.com/troupe-io/troupe/sim/sched"
@@ -318,32 +316,9 @@ func (w *World) finalCheck() {
 func (r *replica) finalLog() ([]check.Record, int64) {
 	st := r.cell.Status()
 	var out []check.Record
-	for from := st.LogStart; from < st.HighWatermark; {
-		ch := make(chan actors.FetchResult, 1)
-		r.cell.Handle(&actors.LocalReadRequest{Offset: from, MaxBytes: 1 << 20, Reply: ch})
-		res := <-ch
-		if res.ErrorCode != 0 || res.Records.Len() == 0 {
-			res.Records.Release()
-			break
-		}
-		var buf bytes.Buffer
-		_, _ = res.Records.WriteTo(&buf)
-		res.Records.Release()
-		offsets, values, err := decodeRecords(buf.Bytes(), from)
-		if err != nil {
-			break
-		}
-		for i, off := range offsets {
-			if off < st.HighWatermark {
-				out = append(out, check.Record{Offset: off, Value: values[i]})
-			}
-		}
-		next := lastOffset(buf.Bytes()) + 1
-		if next <= from {
-			break
-		}
-		from = next
-	}
+	_, _ = r.readRange(st.LogStart, st.HighWatermark, func(off int64, value string) {
+		out = append(out, check.Record{Offset: off, Value: value})
+	})
 	return out, st.LogStart
 }
 
