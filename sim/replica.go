@@ -74,6 +74,11 @@ func (r *replica) step(fn func()) {
 	}
 	fn()
 	r.observe()
+	if r.id.Topic == offsetsTopic {
+		// A group's write to this partition may just have been answered
+		// (a follower's fetch, an fsync, a tick): hand it to the group.
+		r.p.groups.deliver()
+	}
 }
 
 // observe reports the replica's high watermark, leadership and newly
