@@ -399,18 +399,10 @@ func (f *reassignFlags) runExecute(ctx context.Context, cf *clientFlags, w io.Wr
 		for _, p := range parts {
 			req.Assign(p.Topic, p.Partition, p.Replicas)
 		}
-		resps, err := adm.AlterPartitionAssignments(ctx, req)
-		if err != nil {
+		if err := alterAssignments(ctx, adm, req, tps, "error reassigning partition(s)"); err != nil {
 			return err
 		}
-		if err := partitionErrors("error reassigning partition(s)", tps, resps); err != nil {
-			return err
-		}
-		plural := "s"
-		if len(tps) == 1 {
-			plural = ""
-		}
-		fmt.Fprintf(w, "Successfully started partition reassignment%s for %s\n", plural, joinTPs(tps, ","))
+		fmt.Fprintf(w, "Successfully started partition reassignment%s for %s\n", plural(len(tps)), joinTPs(tps, ","))
 		return nil
 	})
 }
@@ -418,6 +410,24 @@ func (f *reassignFlags) runExecute(ctx context.Context, cf *clientFlags, w io.Wr
 // partitionErrors gathers the failed partitions of an
 // AlterPartitionAssignments answer into one error; a partition the
 // broker did not answer counts as failed.
+// alterAssignments sends req and fails, naming every partition, if any of
+// tps was refused.
+func alterAssignments(ctx context.Context, adm *kadm.Client, req kadm.AlterPartitionAssignmentsReq, tps []topicPartition, what string) error {
+	resps, err := adm.AlterPartitionAssignments(ctx, req)
+	if err != nil {
+		return err
+	}
+	return partitionErrors(what, tps, resps)
+}
+
+// plural is "s" unless n is 1.
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
 func partitionErrors(what string, tps []topicPartition, resps kadm.AlterPartitionAssignmentsResponses) error {
 	var failures []string
 	for _, tp := range tps {
@@ -493,18 +503,10 @@ func (f *reassignFlags) runCancel(ctx context.Context, cf *clientFlags, w io.Wri
 			fmt.Fprintln(w, "None of the specified partition reassignments are active.")
 			return nil
 		}
-		resps, err := adm.AlterPartitionAssignments(ctx, req)
-		if err != nil {
+		if err := alterAssignments(ctx, adm, req, cancel, "error cancelling partition reassignment(s)"); err != nil {
 			return err
 		}
-		if err := partitionErrors("error cancelling partition reassignment(s)", cancel, resps); err != nil {
-			return err
-		}
-		plural := "s"
-		if len(cancel) == 1 {
-			plural = ""
-		}
-		fmt.Fprintf(w, "Successfully cancelled partition reassignment%s for: %s\n", plural, joinTPs(cancel, ","))
+		fmt.Fprintf(w, "Successfully cancelled partition reassignment%s for: %s\n", plural(len(cancel)), joinTPs(cancel, ","))
 		return nil
 	})
 }
